@@ -1,0 +1,151 @@
+package packet
+
+import (
+	"fmt"
+	"strings"
+)
+
+// FlagString renders TCP flags the way tcpdump does: one letter per flag
+// in header bit order, with "." for ACK (SYN-ACK is "S.").
+func FlagString(f uint8) string {
+	var b strings.Builder
+	for _, x := range []struct {
+		bit uint8
+		s   string
+	}{{FIN, "F"}, {SYN, "S"}, {RST, "R"}, {PSH, "P"}, {ACK, "."}, {URG, "U"}} {
+		if f&x.bit != 0 {
+			b.WriteString(x.s)
+		}
+	}
+	if b.Len() == 0 {
+		return "none"
+	}
+	return b.String()
+}
+
+// TCPHeaderLen is the TCP header length Linux sends for a segment with
+// these flags: 20 bytes plus the options Linux puts on a SYN (MSS,
+// SACK-permitted, timestamps, window scale: 20 bytes) or, on other
+// segments of a connection with timestamps, 12 bytes. A reset carries no
+// options.
+func TCPHeaderLen(flags uint8) int {
+	switch {
+	case flags&RST != 0:
+		return 20
+	case flags&SYN != 0:
+		return 40
+	}
+	return 32
+}
+
+// ICMPName names an ICMP type and code in words.
+func ICMPName(typ, code uint8) string {
+	switch typ {
+	case ICMPEchoReply:
+		return "ICMP echo reply"
+	case ICMPEchoRequest:
+		return "ICMP echo request"
+	case ICMPTimeExceeded:
+		if code == 1 {
+			return "ICMP time exceeded (fragment reassembly)"
+		}
+		return "ICMP time exceeded in-transit"
+	case ICMPDestUnreach:
+		names := map[uint8]string{
+			CodeNetUnreach: "net unreachable", CodeHostUnreach: "host unreachable", CodeProtoUnreach: "protocol unreachable",
+			CodePortUnreach: "port unreachable", CodeFragNeeded: "fragmentation needed", CodeNetProhibited: "net prohibited",
+			CodeHostProhibited: "host prohibited", CodeAdminProhib: "administratively prohibited",
+		}
+		if n, ok := names[code]; ok {
+			return "ICMP " + n
+		}
+		return fmt.Sprintf("ICMP destination unreachable code %d", code)
+	}
+	return fmt.Sprintf("ICMP type %d code %d", typ, code)
+}
+
+// Tcpdump renders the packet as `tcpdump -nn` prints it, without the
+// timestamp. TCP sequence numbers, windows and options are not modelled
+// and are left out.
+func Tcpdump(p *Packet) string {
+	ip := "IP"
+	if p.Is6() {
+		ip = "IP6"
+	}
+	switch p.Proto {
+	case TCP:
+		return fmt.Sprintf("%s %s.%d > %s.%d: Flags [%s], length %d", ip, p.Src, p.SPort, p.Dst, p.DPort, FlagString(p.TCPFlags), p.Len)
+	case UDP:
+		return fmt.Sprintf("%s %s.%d > %s.%d: UDP, length %d", ip, p.Src, p.SPort, p.Dst, p.DPort, p.Len)
+	case ICMP:
+		return fmt.Sprintf("%s %s > %s: ICMP %s, length %d", ip, p.Src, p.Dst, icmpBody(p), p.Len)
+	case ICMPv6:
+		return fmt.Sprintf("%s %s > %s: ICMP6, %s, length %d", ip, p.Src, p.Dst, icmp6Body(p), p.Len)
+	}
+	return fmt.Sprintf("%s %s > %s: ip-proto-%d %d", ip, p.Src, p.Dst, p.Proto, p.Len)
+}
+
+// icmpBody follows tcpdump's print-icmp.c wording.
+func icmpBody(p *Packet) string {
+	switch p.ICMPType {
+	case ICMPEchoRequest:
+		return fmt.Sprintf("echo request, id %d, seq %d", p.ICMPID, p.ICMPSeq)
+	case ICMPEchoReply:
+		return fmt.Sprintf("echo reply, id %d, seq %d", p.ICMPID, p.ICMPSeq)
+	case ICMPTimeExceeded:
+		if p.ICMPCode == 1 {
+			return "ip reassembly time exceeded"
+		}
+		return "time exceeded in-transit"
+	case ICMPDestUnreach:
+		in := p.Inner
+		dst := "?"
+		if in != nil {
+			dst = in.Dst.String()
+		}
+		switch p.ICMPCode {
+		case CodeNetUnreach:
+			return fmt.Sprintf("net %s unreachable", dst)
+		case CodeHostUnreach:
+			return fmt.Sprintf("host %s unreachable", dst)
+		case CodeProtoUnreach:
+			if in != nil {
+				return fmt.Sprintf("%s protocol %d unreachable", dst, in.Proto)
+			}
+		case CodePortUnreach:
+			if in != nil {
+				return fmt.Sprintf("%s %s port %d unreachable", dst, ProtoName(in.Proto), in.DPort)
+			}
+		case CodeFragNeeded:
+			return fmt.Sprintf("%s unreachable - need to frag (mtu %d)", dst, p.ICMPMTU)
+		case CodeNetProhibited:
+			return fmt.Sprintf("net %s unreachable - admin prohibited", dst)
+		case CodeHostProhibited:
+			return fmt.Sprintf("host %s unreachable - admin prohibited", dst)
+		case CodeAdminProhib:
+			return fmt.Sprintf("host %s unreachable - admin prohibited filter", dst)
+		}
+		return fmt.Sprintf("%s unreachable code %d", dst, p.ICMPCode)
+	}
+	return fmt.Sprintf("type-#%d", p.ICMPType)
+}
+
+func icmp6Body(p *Packet) string {
+	switch p.ICMPType {
+	case 128:
+		return fmt.Sprintf("echo request, id %d, seq %d", p.ICMPID, p.ICMPSeq)
+	case 129:
+		return fmt.Sprintf("echo reply, id %d, seq %d", p.ICMPID, p.ICMPSeq)
+	case 1:
+		dst := "?"
+		if p.Inner != nil {
+			dst = p.Inner.Dst.String()
+		}
+		return fmt.Sprintf("destination unreachable, unreachable port, %s", dst)
+	case 2:
+		return fmt.Sprintf("packet too big, mtu %d", p.ICMPMTU)
+	case 3:
+		return "time exceeded in-transit"
+	}
+	return fmt.Sprintf("icmp6 type %d", p.ICMPType)
+}
