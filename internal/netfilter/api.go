@@ -75,14 +75,14 @@ type Ctx struct {
 	// packet is bridged.
 	PhysIn, PhysOut string
 	Bridged         bool
-	// State is the conntrack state; Dir is true for the reply direction.
-	State   CTState
-	Reply   bool
+	// State is the conntrack state; Reply is true for the reply direction.
+	State CTState
+	Reply bool
 	// OrigSrc/OrigDst are the connection's original-direction addresses
 	// (for --ctorigsrc/--ctorigdst); ReplySrc/ReplyDst the reply tuple's.
-	OrigSrc, OrigDst   netip.Addr
+	OrigSrc, OrigDst     netip.Addr
 	OrigSPort, OrigDPort uint16
-	ReplySrc, ReplyDst netip.Addr
+	ReplySrc, ReplyDst   netip.Addr
 	// Mark is the packet mark (skb->mark) and CTMark the connection's
 	// mark; targets MARK and CONNMARK change them in place.
 	Mark, CTMark uint32
@@ -98,7 +98,38 @@ type Ctx struct {
 	// Packets counts packets of this connection so far, for
 	// --mode nth; zero-based.
 	NthPacket uint64
+
+	// The fields below were added after the first API draft; their zero
+	// values keep the original behaviour.
+
+	// ReplySPort and ReplyDPort are the reply tuple's ports (for
+	// --ctreplsrcport/--ctrepldstport).
+	ReplySPort, ReplyDPort uint16
+	// CTProto is the connection's layer-4 protocol for --ctproto; zero
+	// means "the packet's own protocol" (or, for an ICMP error related to
+	// a connection, the protocol of the datagram it carries).
+	CTProto uint8
+	// Status is the conntrack entry's status bits for --ctstatus, valid
+	// when HasStatus is set. Without it the match derives what it can from
+	// State (a NEW connection is not yet CONFIRMED nor SEEN_REPLY) and
+	// reports uncertainty for the rest.
+	Status    CTStatus
+	HasStatus bool
+	// SrcMAC is the Ethernet source address of the frame that carried the
+	// packet in, lower-case colon form, for -m mac; empty when unknown
+	// (the match then reports uncertainty).
+	SrcMAC string
 }
+
+// CTStatus holds conntrack status bits as --ctstatus names them.
+type CTStatus uint8
+
+const (
+	CTStatusExpected CTStatus = 1 << iota
+	CTStatusSeenReply
+	CTStatusAssured
+	CTStatusConfirmed
+)
 
 // Verdict is what a table decided for the packet.
 type Verdict int
@@ -135,6 +166,9 @@ type NAT struct {
 	PortMin, PortMax uint16     // zero: keep ports
 	Random           bool
 	Persistent       bool
+	// RandomFully is --random-fully: the source port is chosen by a
+	// full random permutation rather than keeping the original.
+	RandomFully bool
 }
 
 // RejectWith names the error a REJECT sends, as --reject-with spells it

@@ -1,0 +1,319 @@
+package netfilter
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/pktflow/pktflow/internal/ingest"
+	"github.com/pktflow/pktflow/internal/model"
+)
+
+// Compiled is a ruleset compiled for evaluation: every rule turned into a
+// flat struct of pre-parsed fields, jumps resolved to chain pointers, and
+// large chains indexed. It is immutable after Compile (SetIndexing only
+// flips an atomic switch) and safe for concurrent Run calls.
+type Compiled struct {
+	family int
+	tables map[string]*ctable
+	// noIndex turns the chain index off (for tests and benchmarks that
+	// compare indexed and rule-by-rule evaluation).
+	noIndex atomic.Bool
+}
+
+// ctable is one compiled table.
+type ctable struct {
+	name   string
+	chains map[string]*cchain
+	// hooks holds the built-in chain of each hook, nil where the table
+	// has none (nat has no FORWARD, raw no INPUT ...).
+	hooks [5]*cchain
+}
+
+// cchain is one compiled chain.
+type cchain struct {
+	name    string
+	table   string
+	builtin bool
+	policy  Verdict
+	rules   []crule
+	// idx is the dispatch index, nil for small or unindexable chains.
+	idx *chainIndex
+	// hookMask says from which hooks the chain is reachable (bit 1<<Hook),
+	// as the kernel computes it when loading a table.
+	hookMask uint8
+	model    *model.Chain
+}
+
+// Base-match bits of crule.has and crule.neg.
+const (
+	bSrc uint8 = 1 << iota
+	bDst
+	bIn
+	bOut
+	bProto
+	bFrag
+)
+
+// crule is one compiled rule. A model rule whose -s or -d lists several
+// addresses compiles to several crules, as iptables itself expands it.
+type crule struct {
+	m *model.Rule
+	// has says which base matches the rule has, neg which are negated.
+	has, neg uint8
+	proto    uint8
+	src, dst addrMask
+	in, out  ifaceMatch
+	mods     []matcher
+	tgt      *target
+}
+
+// Compile compiles a ruleset. A nil ruleset compiles to a Compiled without
+// tables, where every hook accepts. Compile fails only for rules that
+// iptables-restore itself would refuse (bad addresses or ports, a jump to
+// a missing chain, a chain loop, -o in INPUT ...); each error names the
+// rule's file and line and says what was expected. Unknown match modules
+// and targets are not errors: they compile into matchers and targets that
+// report uncertainty when a packet reaches them.
+func Compile(rs *model.Ruleset) (*Compiled, error) {
+	c := &Compiled{family: 4, tables: map[string]*ctable{}}
+	if rs == nil {
+		return c, nil
+	}
+	switch rs.Family {
+	case 0, 4:
+	case 6:
+		c.family = 6
+	default:
+		return nil, ingest.Errorf(rs.Origin.File, rs.Origin.Line, rs.Origin.Text, "ruleset family %d: expected 4 (iptables) or 6 (ip6tables)", rs.Family)
+	}
+	var errs []error
+	for _, t := range rs.Tables {
+		if t == nil {
+			continue
+		}
+		if _, dup := c.tables[t.Name]; dup {
+			errs = append(errs, ingest.Errorf(t.Origin.File, t.Origin.Line, t.Origin.Text, "table %s appears twice: expected each table once", t.Name))
+			continue
+		}
+		ct, terrs := compileTable(c.family, t)
+		errs = append(errs, terrs...)
+		c.tables[t.Name] = ct
+	}
+	if len(errs) > 0 {
+		if len(errs) > 20 {
+			errs = append(errs[:20], fmt.Errorf("... and %d more errors", len(errs)-20))
+		}
+		return nil, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+// HasTable reports whether the ruleset has the named table.
+func (c *Compiled) HasTable(table string) bool {
+	_, ok := c.tables[table]
+	return ok
+}
+
+// Family returns 4 or 6.
+func (c *Compiled) Family() int { return c.family }
+
+// SetIndexing turns the chain index on (the default) or off. Results are
+// identical either way; off walks every rule, as the kernel does. It is
+// meant for tests and benchmarks and may be called while Runs are in
+// flight (each Run sees one setting throughout).
+func (c *Compiled) SetIndexing(on bool) { c.noIndex.Store(!on) }
+
+// hookConstraint is a hook restriction of a match or target, checked once
+// the chain graph says from which hooks each chain is reachable.
+type hookConstraint struct {
+	allowed uint8
+	what    string
+}
+
+type pendingCheck struct {
+	ch  *cchain
+	r   *model.Rule
+	hc  hookConstraint
+	jmp *cchain
+}
+
+func compileTable(family int, t *model.Table) (*ctable, []error) {
+	ct := &ctable{name: t.Name, chains: map[string]*cchain{}}
+	var errs []error
+	for _, ch := range t.Chains {
+		if ch == nil {
+			continue
+		}
+		if _, dup := ct.chains[ch.Name]; dup {
+			errs = append(errs, ingest.Errorf(ch.Origin.File, ch.Origin.Line, ch.Origin.Text, "chain %s is declared twice in table %s: expected each chain once", ch.Name, t.Name))
+			continue
+		}
+		cc := &cchain{name: ch.Name, table: t.Name, builtin: ch.Builtin, model: ch}
+		if h, ok := hookOfChain(ch.Name); ok {
+			cc.builtin = true
+			ct.hooks[h] = cc
+		}
+		switch ch.Policy {
+		case "", "-", "ACCEPT":
+			cc.policy = Accept
+		case "DROP":
+			cc.policy = Drop
+		default:
+			errs = append(errs, ingest.Errorf(ch.Origin.File, ch.Origin.Line, ch.Origin.Text, "chain %s has policy %q: expected ACCEPT or DROP", ch.Name, ch.Policy))
+		}
+		if cc.builtin && (ch.Policy == "" || ch.Policy == "-") {
+			cc.policy = Accept
+		}
+		ct.chains[ch.Name] = cc
+	}
+	var checks []pendingCheck
+	for _, ch := range t.Chains {
+		cc := ct.chains[ch.Name]
+		if cc == nil || cc.model != ch {
+			continue
+		}
+		for _, r := range ch.Rules {
+			if r == nil {
+				continue
+			}
+			rc := ruleCompiler{family: family, table: ct, chain: cc, r: r}
+			rules, err := rc.compile()
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			cc.rules = append(cc.rules, rules...)
+			for _, hc := range rc.hooks {
+				checks = append(checks, pendingCheck{ch: cc, r: r, hc: hc})
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return ct, errs
+	}
+	if err := ct.markHooks(); err != nil {
+		return ct, []error{err}
+	}
+	for _, pc := range checks {
+		if bad := pc.ch.hookMask &^ pc.hc.allowed; bad != 0 {
+			errs = append(errs, ruleErr(pc.r, "%s, but chain %s is reachable from %s", pc.hc.what, pc.ch.name, hookMaskString(bad)))
+		}
+	}
+	for _, cc := range ct.chains {
+		if len(cc.rules) >= indexMinRules {
+			cc.idx = buildIndex(cc, family)
+		}
+	}
+	return ct, errs
+}
+
+// hookOfChain returns the hook of a built-in chain name.
+func hookOfChain(name string) (Hook, bool) {
+	for h := PreRouting; h <= PostRouting; h++ {
+		if h.String() == name {
+			return h, true
+		}
+	}
+	return 0, false
+}
+
+func hookMaskString(m uint8) string {
+	s := ""
+	for h := PreRouting; h <= PostRouting; h++ {
+		if m&(1<<h) != 0 {
+			if s != "" {
+				s += ","
+			}
+			s += h.String()
+		}
+	}
+	return s
+}
+
+// markHooks computes from which hooks each chain is reachable and rejects
+// jump loops, as the kernel does when iptables-restore commits a table
+// (a loop would make the kernel's walk never end, so it refuses the table
+// with ELOOP). Loops among chains no hook reaches are not walked by the
+// kernel and so are not errors.
+func (t *ctable) markHooks() error {
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := map[*cchain]int{}
+	var visit func(c *cchain) error
+	visit = func(c *cchain) error {
+		color[c] = grey
+		for i := range c.rules {
+			tg := c.rules[i].tgt
+			if tg.kind != tJump && tg.kind != tGoto {
+				continue
+			}
+			switch color[tg.chain] {
+			case grey:
+				return ruleErr(c.rules[i].m, "jump from chain %s to %s closes a loop: expected chains to form no cycle (iptables-restore refuses loops)", c.name, tg.chain.name)
+			case white:
+				if err := visit(tg.chain); err != nil {
+					return err
+				}
+			}
+		}
+		color[c] = black
+		return nil
+	}
+	for h := PreRouting; h <= PostRouting; h++ {
+		if b := t.hooks[h]; b != nil && color[b] == white {
+			if err := visit(b); err != nil {
+				return err
+			}
+		}
+	}
+	// No loops: propagate hook bits along jumps (a DAG, so a plain
+	// worklist terminates).
+	for h := PreRouting; h <= PostRouting; h++ {
+		b := t.hooks[h]
+		if b == nil {
+			continue
+		}
+		bit := uint8(1) << h
+		stack := []*cchain{b}
+		for len(stack) > 0 {
+			c := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if c.hookMask&bit != 0 {
+				continue
+			}
+			c.hookMask |= bit
+			for i := range c.rules {
+				if tg := c.rules[i].tgt; tg.kind == tJump || tg.kind == tGoto {
+					stack = append(stack, tg.chain)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// ruleErr builds an error naming the rule's origin.
+func ruleErr(r *model.Rule, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	if r.Origin.File == "" && r.Origin.Line == 0 {
+		msg = fmt.Sprintf("chain %s rule %d: %s", r.Chain, r.Pos, msg)
+	}
+	return ingest.Errorf(r.Origin.File, r.Origin.Line, r.Origin.Text, "%s", msg)
+}
+
+// ruleRef names a rule for uncertainty messages: table, chain, position
+// and file:line.
+func ruleRef(table, chain string, r *model.Rule) string {
+	s := table + " " + chain + " rule " + strconv.Itoa(r.Pos)
+	if r.Origin.File != "" {
+		s += " (" + r.Origin.File + ":" + strconv.Itoa(r.Origin.Line) + ")"
+	} else if r.Origin.Line > 0 {
+		s += " (line " + strconv.Itoa(r.Origin.Line) + ")"
+	}
+	return s
+}
