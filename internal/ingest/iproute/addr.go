@@ -271,9 +271,10 @@ func parseAddrDetail(file string, l line, st *ifState) error {
 		}
 		st.ifc.Addrs = append(st.ifc.Addrs, a)
 		return nil
-	case key == "valid_lft", key == "altname", key == "RX:", key == "TX:",
+	case key == "valid_lft", key == "altname", key == "alias", key == "vf",
+		key == "RX:", key == "TX:", key == "RX", key == "TX",
 		strings.HasSuffix(key, "_slave"), allDigits(f):
-		// Lifetimes, alternative names and statistics do not route packets.
+		// Lifetimes, names, SR-IOV VFs and statistics do not route packets.
 		return nil
 	}
 	if kind, ok := detailKinds[key]; ok {

@@ -163,11 +163,20 @@ func TestParseAddrHeuristics(t *testing.T) {
 6: eth1@if9: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue master br0 state LOWERLAYERDOWN
     link/ether 02:00:00:00:00:06 brd ff:ff:ff:ff:ff:ff
 `
-	got, err := ParseAddr("x", strings.NewReader(in))
+	got, err := ParseAddr("x", strings.NewReader(in+`7: eth7: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc mq state UP mode DEFAULT group default qlen 1000
+    link/ether 02:00:00:00:00:07 brd ff:ff:ff:ff:ff:ff
+    RX:  bytes packets errors dropped  missed   mcast
+     123 4 0 0 0 0
+    RX errors:  length    crc  frame   fifo overrun
+                     0      0      0      0       0
+    vf 0     link/ether 00:00:00:00:00:00 brd ff:ff:ff:ff:ff:ff, spoof checking on, link-state auto, trust off
+    alias uplink to the core
+    altname enp0s7
+`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]model.InterfaceKind{"br0": model.IfBridge, "tap3": model.IfTap, "sw": model.IfBridge,
+	want := map[string]model.InterfaceKind{"eth7": model.IfEthernet, "br0": model.IfBridge, "tap3": model.IfTap, "sw": model.IfBridge,
 		"dummy0": model.IfDummy, "wg0": model.IfUnknown, "eth1": model.IfVeth}
 	for _, i := range got {
 		if i.Kind != want[i.Name] {

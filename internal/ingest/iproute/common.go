@@ -149,6 +149,12 @@ func parseTable(s string) (int, string) {
 		return model.TableMain, ""
 	case "default":
 		return model.TableDefault, ""
+	case "unspec":
+		// ip -6 route show table all prints the catch-all "unreachable
+		// default dev lo table unspec" route in table 0.
+		return 0, ""
+	case "[l3mdev-table]":
+		return 0, "l3mdev (VRF) table lookups are not modelled" + removeHint
 	}
 	n, err := strconv.ParseUint(s, 10, 32)
 	if err != nil {
@@ -157,6 +163,10 @@ func parseTable(s string) (int, string) {
 	}
 	return int(n), ""
 }
+
+// removeHint ends messages about input the model cannot represent: the
+// user may knowingly drop the line and trace without it.
+const removeHint = "; remove the line to trace without it"
 
 // isDigits reports whether s is a non-empty run of ASCII digits.
 func isDigits(s string) bool {

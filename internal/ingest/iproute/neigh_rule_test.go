@@ -193,3 +193,8 @@ func FuzzParseRules(f *testing.F) {
 		}
 	})
 }
+
+func TestParseRulesL3mdev(t *testing.T) {
+	_, err := ParseRules("r", strings.NewReader("1000:\tfrom all lookup [l3mdev-table]\n"))
+	checkErr(t, err, 1, "l3mdev (VRF) table lookups are not modelled; remove the line")
+}

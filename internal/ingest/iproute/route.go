@@ -154,7 +154,7 @@ func parseRouteFields(file string, l line, defaultTable int) (*routeState, error
 		r.Type = t
 		i++
 	} else if msg, ok := unmodelled[f[0]]; ok {
-		return nil, errf(file, l, "%s", msg)
+		return nil, errf(file, l, "%s", msg+removeHint)
 	}
 	if i >= len(f) {
 		return nil, errf(file, l, "missing destination after route type %q", f[0])
@@ -191,7 +191,7 @@ func parseRouteFields(file string, l line, defaultTable int) (*routeState, error
 			continue
 		}
 		if msg, ok := unmodelled[key]; ok {
-			return nil, errf(file, l, "%s", msg)
+			return nil, errf(file, l, "%s", msg+removeHint)
 		}
 		if _, ok := routeKeys[key]; !ok && !harmlessValued[key] && key != "mtu" {
 			return nil, errf(file, l, "unknown route keyword %q", key)
@@ -288,7 +288,7 @@ func parseNexthops(file string, l line, f []string, st *routeState) error {
 				continue
 			}
 			if msg, ok := unmodelled[key]; ok {
-				return errf(file, l, "%s", msg)
+				return errf(file, l, "%s", msg+removeHint)
 			}
 			switch key {
 			case "via", "dev", "weight", "realm", "realms":

@@ -182,6 +182,7 @@ func TestParseRouteLine(t *testing.T) {
 			"unicast 0.0.0.0/0 table 254 metric 0 nexthop via 10.0.0.1 dev eth0 weight 2 nexthop via 10.0.1.1 dev eth1 weight 1 @7"},
 		{"10.0.0.0/8 via inet6 fe80::1 dev eth0", "unicast 10.0.0.0/8 via fe80::1 dev eth0 table 254 metric 0 @7"},
 		{"blackhole 10.0.0.0/8 table local", "blackhole 10.0.0.0/8 table 255 metric 0 @7"},
+		{"unreachable default dev lo table unspec proto kernel metric 4294967295 error -101 pref medium", "unreachable 0.0.0.0/0 dev lo table 0 proto kernel metric 4294967295 @7"},
 		{"10.0.0.0/8 dev eth0 mtu 1400 advmss lock 1360 rtt 3 pref high expires 30sec", "unicast 10.0.0.0/8 dev eth0 table 254 metric 0 mtu 1400 @7"},
 		{"10.0.0.0/8 dev eth0 preference 5", "unicast 10.0.0.0/8 dev eth0 table 254 metric 5 @7"},
 	}
@@ -207,7 +208,7 @@ func TestParseRoutesErrors(t *testing.T) {
 		{"host bits", "10.0.0.1/8 dev eth0\n", 1, "did you mean 10.0.0.0/8"},
 		{"type only", "local\n", 1, "missing destination"},
 		{"unknown keyword", "10.0.0.0/8 dev eth0 frob 1\n", 1, "unknown route keyword \"frob\""},
-		{"from", "2001:db8::/64 from 2001:db8:1::/64 dev eth0\n", 1, "source-specific"},
+		{"from", "2001:db8::/64 from 2001:db8:1::/64 dev eth0\n", 1, "source-specific routes (from PREFIX) are not modelled; remove the line"},
 		{"encap", "10.0.0.0/8 encap mpls 100 via 10.1.1.1 dev eth0\n", 1, "encap"},
 		{"tos", "10.0.0.0/8 tos 0x10 dev eth0\n", 1, "TOS"},
 		{"nat type", "nat 10.0.0.1 via 10.0.0.2\n", 1, "nat"},

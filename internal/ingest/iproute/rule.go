@@ -85,7 +85,7 @@ func parseRuleLine(file string, l line) (model.PolicyRule, error) {
 			continue
 		}
 		if msg, ok := unmodelledRule[key]; ok {
-			return pr, errf(file, l, "%s", msg)
+			return pr, errf(file, l, "%s", msg+removeHint)
 		}
 		switch key {
 		case "from", "to", "fwmark", "iif", "oif", "ipproto", "sport", "dport",
