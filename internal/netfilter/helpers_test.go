@@ -12,9 +12,10 @@ import (
 )
 
 // saveText turns a short test ruleset into iptables-save text: "*table"
-// lines start tables, chain declarations missing for chains used in -A,
-// -j or -g are added (built-in chains with policy ACCEPT), and each table
-// is COMMITted.
+// lines start tables (filter if none), declarations missing for chains
+// that have -A rules are added (built-in chains with policy ACCEPT; an
+// empty user chain must be declared explicitly), and each table is
+// COMMITted.
 func saveText(src string) string {
 	type tbl struct {
 		name     string
@@ -59,6 +60,10 @@ func saveText(src string) string {
 			cur = &tbl{name: line[1:], declared: map[string]bool{}}
 			tables = append(tables, cur)
 		case strings.HasPrefix(line, ":"):
+			if cur == nil {
+				cur = &tbl{name: "filter", declared: map[string]bool{}}
+				tables = append(tables, cur)
+			}
 			cur.decls = append(cur.decls, line)
 		default:
 			if cur == nil {
@@ -68,14 +73,6 @@ func saveText(src string) string {
 			f := strings.Fields(line)
 			if len(f) > 1 && f[0] == "-A" {
 				declare(f[1])
-			}
-			for i, w := range f {
-				if (w == "-j" || w == "-g") && i+1 < len(f) {
-					n := f[i+1]
-					if n == strings.ToUpper(n) && (builtins[n] || !knownTargets[n]) && !strings.HasPrefix(n, "-") {
-						declare(n)
-					}
-				}
 			}
 			cur.rules = append(cur.rules, line)
 		}
