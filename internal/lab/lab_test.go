@@ -550,3 +550,51 @@ func TestUDPPortUnreachable(t *testing.T) {
 		return p.Proto == packet.UDP && p.DPort == 9 && p.SPort == 33333 && p.Len == 6
 	})
 }
+
+// TestIPv6: IPv6 stays enabled where the model uses it, addresses are
+// usable at once (no DAD), ND and MLD are filtered out, and listeners
+// without an address answer on IPv6 too.
+func TestIPv6(t *testing.T) {
+	needLab(t)
+	a := node("a", iface("eth0", "02:00:00:00:06:01", "2001:db8::1/64", "192.0.2.1/24"))
+	b := node("b", iface("eth0", "02:00:00:00:06:02", "2001:db8::2/64"))
+	b.Listeners = []model.Listener{{Proto: "tcp", Port: 80}, {Proto: "udp", Port: 53}}
+	l := up(t, &model.Snapshot{Nodes: []*model.Node{a, b}, Links: []*model.Link{link(model.LinkVeth, "a:eth0", "b:eth0")}})
+	c := ctx(t)
+	var answers []packet.Packet
+	var reply []byte
+	pkts, err := l.Capture(c, nil, func() error {
+		var err error
+		if answers, err = l.Ping(c, "a", addr("2001:db8::2"), 0, 1); err != nil {
+			return err
+		}
+		if err := l.TCPConnect(c, "a", netip.AddrPort{}, netip.MustParseAddrPort("[2001:db8::2]:80")); err != nil {
+			return err
+		}
+		reply, err = l.UDPSend(c, "a", netip.AddrPort{}, netip.MustParseAddrPort("[2001:db8::2]:53"), []byte("q"))
+		return err
+	}, 0)
+	if err != nil {
+		t.Fatalf("Capture: %v\n%s", err, dump(pkts))
+	}
+	if len(answers) != 1 || answers[0].ICMPType != 129 || answers[0].Src != addr("2001:db8::2") || answers[0].Dst != addr("2001:db8::1") || answers[0].TTL != 64 {
+		t.Errorf("answers %+v, want an echo reply from 2001:db8::2 with hop limit 64", answers)
+	}
+	if string(reply) != "q" {
+		t.Errorf("UDP reply %q", reply)
+	}
+	for _, p := range pkts {
+		if !p.Pkt.Is6() || p.Pkt.Proto == packet.ICMPv6 && p.Pkt.ICMPType != 128 && p.Pkt.ICMPType != 129 {
+			t.Errorf("unexpected packet %v", p)
+		}
+	}
+	find(t, pkts, "b:eth0", "in", "echo request", func(p *packet.Packet) bool {
+		return p.Proto == packet.ICMPv6 && p.ICMPType == 128 && p.Len == 64 && p.TTL == 64
+	})
+	find(t, pkts, "a:eth0", "in", "SYN-ACK", func(p *packet.Packet) bool {
+		return p.Proto == packet.TCP && p.TCPFlags&(packet.SYN|packet.ACK) == packet.SYN|packet.ACK && p.SPort == 80
+	})
+	find(t, pkts, "b:eth0", "out", "UDP reply", func(p *packet.Packet) bool {
+		return p.Proto == packet.UDP && p.SPort == 53 && p.Len == 1
+	})
+}
