@@ -1,0 +1,58 @@
+// Command pktflow explains how a packet travels through Linux networking
+// across the nodes of a snapshot. This file only wires flags to the
+// internal packages and maps results to exit codes.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes: 0 the request was answered, 1 it was not (the output says
+// where and why), 2 usage or input errors.
+const (
+	exitOK       = 0
+	exitNotReach = 1
+	exitUsage    = 2
+)
+
+// exitError carries an exit code through cobra.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return ""
+	}
+	return e.err.Error()
+}
+
+func usageErr(format string, a ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, a...)}
+}
+
+func main() {
+	root := &cobra.Command{
+		Use:           "pktflow",
+		Short:         "Explain how a packet travels through Linux routing, netfilter and NAT",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(traceCmd())
+	if err := root.Execute(); err != nil {
+		var ee *exitError
+		if errors.As(err, &ee) {
+			if ee.err != nil {
+				fmt.Fprintln(os.Stderr, "pktflow:", ee.err)
+			}
+			os.Exit(ee.code)
+		}
+		fmt.Fprintln(os.Stderr, "pktflow:", err)
+		os.Exit(exitUsage)
+	}
+}

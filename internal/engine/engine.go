@@ -1,0 +1,290 @@
+// Package engine walks a packet across the nodes and wires of a snapshot
+// the way Linux moves it: the routing decision, each netfilter hook with
+// its tables in kernel priority order, connection tracking and NAT,
+// bridges, neighbor resolution, TTL — then the destination's answer back
+// through the same conntrack state. Every step is recorded as a
+// trace.Event with its reason and the input line that caused it.
+//
+// An Engine is built once from a snapshot and is immutable: traces run
+// concurrently, each with its own per-node conntrack tables.
+package engine
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/pktflow/pktflow/internal/conntrack"
+	"github.com/pktflow/pktflow/internal/model"
+	"github.com/pktflow/pktflow/internal/netfilter"
+	"github.com/pktflow/pktflow/internal/packet"
+	"github.com/pktflow/pktflow/internal/route"
+)
+
+// Engine is a compiled snapshot, ready to trace packets.
+type Engine struct {
+	snap  *model.Snapshot
+	nodes map[string]*nodeState
+	// wire maps an endpoint to the link it is on.
+	wire map[model.Endpoint]*model.Link
+}
+
+// nodeState is one node's immutable, compiled state.
+type nodeState struct {
+	n      *model.Node
+	fib    *route.FIB
+	nf4    *netfilter.Compiled
+	ifaces map[string]*model.Interface
+	// ports maps a bridge device name to its port devices.
+	ports map[string][]string
+	// byMAC maps a MAC to the node's device that has it (not bridge ports).
+	external bool
+}
+
+// New compiles a snapshot. It fails only when the snapshot cannot be given
+// meaning at all (a ruleset iptables-restore would reject).
+func New(s *model.Snapshot) (*Engine, error) {
+	e := &Engine{snap: s, nodes: map[string]*nodeState{}, wire: map[model.Endpoint]*model.Link{}}
+	for _, n := range s.Nodes {
+		ns := &nodeState{n: n, fib: route.New(n), ifaces: map[string]*model.Interface{}, ports: map[string][]string{},
+			external: n.Kind == model.KindExternal}
+		for _, ifc := range n.Interfaces {
+			ns.ifaces[ifc.Name] = ifc
+			if ifc.Master != "" {
+				ns.ports[ifc.Master] = append(ns.ports[ifc.Master], ifc.Name)
+			}
+		}
+		nf, err := netfilter.Compile(n.IPv4)
+		if err != nil {
+			return nil, fmt.Errorf("node %s: %w", n.Name, err)
+		}
+		ns.nf4 = nf
+		e.nodes[n.Name] = ns
+	}
+	for _, l := range s.Links {
+		for _, ep := range l.Ends {
+			e.wire[ep] = l
+		}
+	}
+	return e, nil
+}
+
+// Snapshot returns the snapshot the engine was built from.
+func (e *Engine) Snapshot() *model.Snapshot { return e.snap }
+
+// Probe is what to trace: a packet a node sends (From), or a packet that
+// arrives on one of its interfaces from outside the snapshot (FromIface).
+type Probe struct {
+	From      string
+	FromIface string
+	// Src is the source address; invalid means chosen by the route
+	// lookup (or, for an injected packet, required).
+	Src   netip.Addr
+	SPort uint16
+	Proto uint8
+	Dst   netip.Addr
+	DPort uint16
+	// DstName is the name Dst was resolved from, for the trace's words.
+	DstName string
+	TTL     int
+	ICMPID  uint16
+	ICMPSeq uint16
+	// Len is the length tcpdump prints (ICMP message or payload length).
+	Len int
+}
+
+// Defaults for fields a probe leaves empty, chosen to look like the
+// commands people run: ping's 56 data bytes (ICMP length 64), id 1, seq 1;
+// an ephemeral source port from Linux's default ip_local_port_range.
+const (
+	DefaultICMPLen = 64
+	DefaultSPort   = 40000
+	DefaultUDPLen  = 32
+)
+
+func (p *Probe) String() string {
+	dst := p.Dst.String()
+	if p.DstName != "" {
+		dst = p.DstName + " (" + dst + ")"
+	}
+	from := p.From
+	if p.FromIface != "" {
+		from += ":" + p.FromIface
+	}
+	s := fmt.Sprintf("%s from %s to %s", packet.ProtoName(p.Proto), from, dst)
+	if p.Proto == packet.TCP || p.Proto == packet.UDP {
+		s += fmt.Sprintf(" port %d", p.DPort)
+	}
+	return s
+}
+
+// ifaceMAC returns a device's MAC, or "" if unknown.
+func (ns *nodeState) mac(dev string) string {
+	if i := ns.ifaces[dev]; i != nil {
+		return strings.ToLower(i.MAC)
+	}
+	return ""
+}
+
+// isLocal reports whether addr is local to the node: an address of one of
+// its devices, or (for an external node) inside a prefix it owns.
+func (ns *nodeState) isLocal(a netip.Addr) bool {
+	if _, ok := ns.fib.IsLocal(a); ok {
+		return true
+	}
+	for _, p := range ns.n.Owns {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// sysctl returns a sysctl value and whether the snapshot set it.
+func (ns *nodeState) sysctl(key string) (model.Sysctl, bool) {
+	v, ok := ns.n.Sysctls[key]
+	return v, ok
+}
+
+// forwarding reports whether the node forwards IPv4 packets arriving on
+// iif, and why: the per-device conf value if given, else ip_forward (which
+// the kernel copies into every device's value), else the Linux default 0.
+func (ns *nodeState) forwarding(iif string) (bool, string) {
+	if ns.external {
+		return true, "external nodes stand for networks that route"
+	}
+	for _, k := range []string{"net.ipv4.conf." + iif + ".forwarding", "net.ipv4.conf.all.forwarding", "net.ipv4.ip_forward"} {
+		if v, ok := ns.sysctl(k); ok {
+			return v.Value == "1", fmt.Sprintf("%s = %s%s", k, v.Value, originSuffix(v.Origin))
+		}
+	}
+	return false, "net.ipv4.ip_forward is not set in the snapshot; Linux's default is 0"
+}
+
+func originSuffix(o model.Origin) string {
+	if o.File == "" {
+		return ""
+	}
+	if o.Line > 0 {
+		return fmt.Sprintf(" (%s:%d)", o.File, o.Line)
+	}
+	return " (" + o.File + ")"
+}
+
+func (ns *nodeState) initialTTL() uint8 {
+	if ns.n.InitialTTL > 0 {
+		return uint8(ns.n.InitialTTL)
+	}
+	if v, ok := ns.sysctl("net.ipv4.ip_default_ttl"); ok {
+		var t int
+		if _, err := fmt.Sscan(v.Value, &t); err == nil && t > 0 && t < 256 {
+			return uint8(t)
+		}
+	}
+	return 64
+}
+
+// listener finds the socket that would receive a packet, if any.
+func (ns *nodeState) listener(p *packet.Packet) *model.Listener {
+	proto := packet.ProtoName(p.Proto)
+	for i := range ns.n.Listeners {
+		l := &ns.n.Listeners[i]
+		if l.Proto == proto && l.Port == p.DPort && (!l.Addr.IsValid() || l.Addr.IsUnspecified() || l.Addr == p.Dst) {
+			return l
+		}
+	}
+	return nil
+}
+
+// addrType answers the addrtype match from the node's routing state.
+func (ns *nodeState) addrType(a netip.Addr, dev string) netfilter.AddrType {
+	if !a.IsValid() || a.IsUnspecified() {
+		return netfilter.AddrUnspec
+	}
+	if dev != "" {
+		if i := ns.ifaces[dev]; i != nil {
+			for _, ad := range i.Addrs {
+				if ad.Prefix.Addr() == a {
+					return netfilter.AddrLocal
+				}
+			}
+		}
+	} else if ns.isLocal(a) {
+		return netfilter.AddrLocal
+	}
+	switch ns.fib.AddrKind(a) {
+	case model.RouteBroadcast:
+		return netfilter.AddrBroadcast
+	case model.RouteMulticast:
+		return netfilter.AddrMulticast
+	case model.RouteBlackhole:
+		return netfilter.AddrBlackhole
+	case model.RouteUnreachable:
+		return netfilter.AddrUnreachable
+	case model.RouteProhibit:
+		return netfilter.AddrProhibit
+	}
+	return netfilter.AddrUnicast
+}
+
+// bridgeOf returns the bridge a device is a port of, or "".
+func (ns *nodeState) bridgeOf(dev string) string {
+	if i := ns.ifaces[dev]; i != nil {
+		return i.Master
+	}
+	return ""
+}
+
+func (ns *nodeState) isBridge(dev string) bool {
+	if i := ns.ifaces[dev]; i != nil && i.Kind == model.IfBridge {
+		return true
+	}
+	return len(ns.ports[dev]) > 0
+}
+
+// newTables makes fresh conntrack tables for a trace, holding the
+// snapshot's pre-existing entries.
+func (e *Engine) newTables() map[string]*conntrack.Table {
+	m := make(map[string]*conntrack.Table, len(e.nodes))
+	for name, ns := range e.nodes {
+		t := conntrack.NewTable()
+		for _, c := range ns.n.Conntrack {
+			proto := uint8(0)
+			switch c.Proto {
+			case "tcp":
+				proto = packet.TCP
+			case "udp":
+				proto = packet.UDP
+			case "icmp":
+				proto = packet.ICMP
+			}
+			t.Add(&conntrack.Entry{
+				Orig:        conntrack.Tuple{Src: c.Orig.Src, Dst: c.Orig.Dst, Proto: proto, SPort: c.Orig.SPort, DPort: c.Orig.DPort},
+				Reply:       conntrack.Tuple{Src: c.Reply.Src, Dst: c.Reply.Dst, Proto: proto, SPort: c.Reply.SPort, DPort: c.Reply.DPort},
+				SrcNAT:      c.Reply.Dst != c.Orig.Src || c.Reply.DPort != c.Orig.SPort,
+				DstNAT:      c.Reply.Src != c.Orig.Dst || c.Reply.SPort != c.Orig.DPort,
+				SrcDone:     true,
+				DstDone:     true,
+				Preexisting: true,
+				Where:       "conntrack -L" + originSuffix(c.Origin),
+			})
+		}
+		m[name] = t
+	}
+	return m
+}
+
+// NodeNames returns the node names in snapshot order.
+func (e *Engine) NodeNames() []string {
+	var s []string
+	for _, n := range e.snap.Nodes {
+		s = append(s, n.Name)
+	}
+	return s
+}
+
+// hasNode reports whether a node exists.
+func (e *Engine) hasNode(name string) bool { _, ok := e.nodes[name]; return ok }
+
+var _ = slices.Contains[[]string]

@@ -1,0 +1,242 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/pktflow/pktflow/internal/conntrack"
+	"github.com/pktflow/pktflow/internal/model"
+	"github.com/pktflow/pktflow/internal/netfilter"
+	"github.com/pktflow/pktflow/internal/packet"
+	"github.com/pktflow/pktflow/internal/trace"
+)
+
+// Tables in the order the kernel calls them at each hook (by their
+// registration priorities: raw -300, mangle -150, nat DNAT -100, filter 0,
+// security 50, nat SNAT 100). Connection tracking (-200) sits between raw
+// and mangle at PREROUTING and OUTPUT; confirmation comes last at
+// POSTROUTING and INPUT. The nat entries are handled by natStage.
+var hookTables = [...][]string{
+	netfilter.PreRouting:  {"raw", "conntrack", "mangle", "nat"},
+	netfilter.Input:       {"mangle", "filter", "security", "nat", "confirm"},
+	netfilter.Forward:     {"mangle", "filter", "security"},
+	netfilter.Output:      {"raw", "conntrack", "mangle", "nat", "filter", "security"},
+	netfilter.PostRouting: {"mangle", "nat", "confirm"},
+}
+
+// hook runs every table registered at h for the packet. It returns false
+// when the packet's journey ends here (drop or reject, already recorded).
+// rerouted, for OUTPUT, is called when the destination or mark changed so
+// the kernel would route the packet again (ip_route_me_harder).
+func (r *run) hook(c *pctx, h netfilter.Hook, reroute func() bool) bool {
+	for _, t := range hookTables[h] {
+		if r.done {
+			return false
+		}
+		switch t {
+		case "conntrack":
+			r.conntrackIn(c, h)
+			continue
+		case "confirm":
+			if c.ent != nil && !c.ent.Confirmed {
+				r.ct[c.ns.n.Name].Confirm(c.ent)
+				r.emit(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvConntrack, Hook: h.String(),
+					Message: fmt.Sprintf("conntrack confirms the new connection: original %s, reply %s", c.ent.Orig, c.ent.Reply)})
+			}
+			continue
+		case "nat":
+			before := c.pkt
+			if !r.natStage(c, h) {
+				return false
+			}
+			if h == netfilter.Output && before.Dst != c.pkt.Dst && reroute != nil && !reroute() {
+				return false
+			}
+			continue
+		}
+		if !c.ns.nf4.HasTable(t) {
+			continue
+		}
+		before, beforeMark := c.pkt, c.mark
+		res := r.runTable(c, h, t)
+		switch res.Verdict {
+		case netfilter.Drop:
+			r.drop(c, c.iif, fmt.Sprintf("%s %s %s", t, h, decided(res)), deciderOrigin(res))
+			return false
+		case netfilter.Reject:
+			r.drop(c, c.iif, fmt.Sprintf("%s %s %s", t, h, decided(res)), deciderOrigin(res))
+			r.reject(c, res)
+			return false
+		}
+		if t == "raw" && res.NoTrack {
+			c.state = netfilter.CTUntracked
+			c.tracked = true
+			r.emit(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvConntrack, Hook: h.String(), Table: t,
+				Message: "NOTRACK: connection tracking skips this packet, so no NAT applies to it"})
+		}
+		if h == netfilter.Output && t == "mangle" && (before.Dst != c.pkt.Dst || before.Src != c.pkt.Src || beforeMark != c.mark) && reroute != nil {
+			if !reroute() {
+				return false
+			}
+		}
+	}
+	return !r.done
+}
+
+// decided describes what gave the verdict.
+func decided(res netfilter.Result) string {
+	if len(res.Steps) == 0 {
+		return res.Verdict.String()
+	}
+	s := res.Steps[len(res.Steps)-1]
+	if s.Rule == nil {
+		return fmt.Sprintf("chain %s policy %s", s.Chain, res.Verdict)
+	}
+	return fmt.Sprintf("chain %s rule %d (%s): %s", s.Chain, s.Rule.Pos, s.Rule.Origin.Text, res.Verdict)
+}
+
+func deciderOrigin(res netfilter.Result) *model.Origin {
+	if len(res.Steps) == 0 {
+		return nil
+	}
+	s := res.Steps[len(res.Steps)-1]
+	if s.Rule == nil {
+		return nil
+	}
+	o := s.Rule.Origin
+	return &o
+}
+
+// nfctx builds the context netfilter's matches look at.
+func (r *run) nfctx(c *pctx, h netfilter.Hook) *netfilter.Ctx {
+	ctx := &netfilter.Ctx{Pkt: &c.pkt, State: c.state, Reply: c.reply, Mark: c.mark, AddrType: c.ns.addrType}
+	switch h {
+	case netfilter.PreRouting, netfilter.Input:
+		ctx.InIface = c.iif
+	case netfilter.Output:
+		ctx.OutIface = c.oif
+	case netfilter.Forward, netfilter.PostRouting:
+		ctx.InIface, ctx.OutIface = c.iif, c.oif
+	}
+	if e := c.ent; e != nil {
+		ctx.CTMark = e.Mark
+		ctx.OrigSrc, ctx.OrigDst, ctx.OrigSPort, ctx.OrigDPort = e.Orig.Src, e.Orig.Dst, e.Orig.SPort, e.Orig.DPort
+		ctx.ReplySrc, ctx.ReplyDst = e.Reply.Src, e.Reply.Dst
+		if e.SrcNAT {
+			ctx.State |= netfilter.CTSNAT
+		}
+		if e.DstNAT {
+			ctx.State |= netfilter.CTDNAT
+		}
+	}
+	return ctx
+}
+
+// runTable walks one table and records what matched.
+func (r *run) runTable(c *pctx, h netfilter.Hook, table string) netfilter.Result {
+	ctx := r.nfctx(c, h)
+	res := c.ns.nf4.Run(table, h, ctx)
+	c.mark = ctx.Mark
+	if c.ent != nil {
+		c.ent.Mark = ctx.CTMark
+	}
+	for _, s := range res.Steps {
+		ev := trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvRule, Hook: h.String(), Table: s.Table, Chain: s.Chain, Message: s.Message}
+		if s.Rule != nil {
+			o := s.Rule.Origin
+			ev.Rule, ev.Target, ev.Origin = s.Rule.Pos, s.Rule.Target, &o
+		} else {
+			ev.Kind = trace.EvPolicy
+		}
+		if ev.Iface == "" {
+			ev.Iface = c.iif
+			if h == netfilter.Output || h == netfilter.PostRouting {
+				ev.Iface = c.oif
+			}
+		}
+		r.emit(ev)
+	}
+	for _, u := range res.Uncertain {
+		r.uncertain(c.ns, u)
+	}
+	return res
+}
+
+// conntrackIn is nf_conntrack_in: find the packet's connection, or start
+// one, and classify it (NEW, ESTABLISHED, RELATED, INVALID).
+func (r *run) conntrackIn(c *pctx, h netfilter.Hook) {
+	if c.tracked {
+		return
+	}
+	c.tracked = true
+	tab := r.ct[c.ns.n.Name]
+	ev := trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvConntrack, Hook: h.String()}
+	if c.pkt.IsICMPError() {
+		in := c.pkt.Inner
+		if in == nil {
+			c.state = netfilter.CTInvalid
+			ev.Message = "ICMP error without its embedded header: INVALID"
+			r.emit(ev)
+			return
+		}
+		it, ok := conntrack.TupleOf(in)
+		if ok {
+			if e, isReply := tab.Find(it.Invert()); e != nil {
+				// The error travels opposite to the packet it quotes.
+				c.ent, c.reply, c.state = e, isReply, netfilter.CTRelated
+				ev.Message = fmt.Sprintf("ICMP error about %s: RELATED to connection %s (%s direction)", it, e.Orig, dirName(isReply))
+				r.emit(ev)
+				return
+			}
+		}
+		c.state = netfilter.CTInvalid
+		ev.Message = fmt.Sprintf("ICMP error about %s matches no tracked connection: INVALID", it)
+		r.emit(ev)
+		return
+	}
+	t, ok := conntrack.TupleOf(&c.pkt)
+	if !ok {
+		c.state = netfilter.CTInvalid
+		return
+	}
+	if e, isReply := tab.Find(t); e != nil {
+		c.ent, c.reply = e, isReply
+		if isReply {
+			e.SeenReply = true
+		}
+		if isReply || e.SeenReply {
+			c.state = netfilter.CTEstablished
+			ev.Message = fmt.Sprintf("%s belongs to connection %s (%s direction): ESTABLISHED", t, e.Orig, dirName(isReply))
+		} else {
+			c.state = netfilter.CTNew
+			ev.Message = fmt.Sprintf("%s is a retransmission of connection %s awaiting a reply: NEW", t, e.Orig)
+		}
+		if e.Preexisting {
+			ev.Message += " — entry from " + e.Where
+		}
+		r.emit(ev)
+		return
+	}
+	if c.pkt.Proto == packet.TCP && c.pkt.TCPFlags&packet.SYN == 0 && c.pkt.TCPFlags&packet.RST != 0 {
+		c.state = netfilter.CTInvalid
+		ev.Message = fmt.Sprintf("%s is a reset for no tracked connection: INVALID", t)
+		r.emit(ev)
+		return
+	}
+	if c.pkt.Proto == packet.ICMP && c.pkt.ICMPType == packet.ICMPEchoReply {
+		c.state = netfilter.CTInvalid
+		ev.Message = fmt.Sprintf("%s is an echo reply for no tracked echo request: INVALID", t)
+		r.emit(ev)
+		return
+	}
+	c.ent = tab.New(t, fmt.Sprintf("%s %s", c.ns.n.Name, h))
+	c.reply, c.state = false, netfilter.CTNew
+	ev.Message = fmt.Sprintf("%s starts a new connection: NEW", t)
+	r.emit(ev)
+}
+
+func dirName(reply bool) string {
+	if reply {
+		return "reply"
+	}
+	return "original"
+}

@@ -1,0 +1,363 @@
+package engine
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/pktflow/pktflow/internal/model"
+	"github.com/pktflow/pktflow/internal/packet"
+	"github.com/pktflow/pktflow/internal/trace"
+)
+
+// Layer 2: wires (veth pairs, taps, segments) and Linux bridges. A frame
+// leaves a device toward a MAC; it crosses the wire, and a bridge it
+// enters either takes it up to its own IP stack (the frame is for the
+// bridge) or forwards it out of the port behind which that MAC lives.
+
+const broadcastMAC = "ff:ff:ff:ff:ff:ff"
+
+// ipEndpoint is a device that hands frames to an IP stack: not a bridge
+// port (a port's frames belong to its bridge).
+type ipEndpoint struct {
+	ns  *nodeState
+	dev string
+}
+
+// peers returns the endpoints at the other end(s) of dev's wire.
+func (e *Engine) peers(ns *nodeState, dev string) []model.Endpoint {
+	l := e.wire[model.Endpoint{Node: ns.n.Name, Iface: dev}]
+	if l == nil {
+		return nil
+	}
+	var out []model.Endpoint
+	for _, ep := range l.Ends {
+		if ep.Node != ns.n.Name || ep.Iface != dev {
+			out = append(out, ep)
+		}
+	}
+	return out
+}
+
+// domain lists the IP endpoints reachable at layer 2 from a device,
+// without crossing any IP stack. For a bridge device, the search starts
+// from all its ports.
+func (e *Engine) domain(ns *nodeState, dev string) []ipEndpoint {
+	var out []ipEndpoint
+	seen := map[model.Endpoint]bool{{Node: ns.n.Name, Iface: dev}: true}
+	var walkWire func(ns *nodeState, dev string)
+	var enter func(ns *nodeState, dev string)
+	// enter: a frame arrives on (ns, dev) from its wire.
+	enter = func(ns *nodeState, dev string) {
+		k := model.Endpoint{Node: ns.n.Name, Iface: dev}
+		if seen[k] {
+			return
+		}
+		seen[k] = true
+		if br := ns.bridgeOf(dev); br != "" {
+			bk := model.Endpoint{Node: ns.n.Name, Iface: br}
+			if !seen[bk] {
+				seen[bk] = true
+				out = append(out, ipEndpoint{ns, br})
+			}
+			for _, p := range ns.ports[br] {
+				pk := model.Endpoint{Node: ns.n.Name, Iface: p}
+				if !seen[pk] {
+					seen[pk] = true
+					walkWire(ns, p)
+				}
+			}
+			return
+		}
+		out = append(out, ipEndpoint{ns, dev})
+	}
+	walkWire = func(ns *nodeState, dev string) {
+		for _, ep := range e.peers(ns, dev) {
+			if pn := e.nodes[ep.Node]; pn != nil {
+				enter(pn, ep.Iface)
+			}
+		}
+	}
+	if ns.isBridge(dev) {
+		for _, p := range ns.ports[dev] {
+			seen[model.Endpoint{Node: ns.n.Name, Iface: p}] = true
+			walkWire(ns, p)
+		}
+	} else {
+		walkWire(ns, dev)
+	}
+	return out
+}
+
+// leadsTo reports whether a frame sent out of (ns, dev) onto its wire can
+// reach a device with the given MAC.
+func (e *Engine) leadsTo(ns *nodeState, dev, mac string) bool {
+	for _, ep := range e.domainFromWire(ns, dev) {
+		if ep.ns.mac(ep.dev) == mac || ep.ns.portHasMAC(ep.dev, mac) {
+			return true
+		}
+	}
+	return false
+}
+
+// domainFromWire is like domain but starts on dev's wire even when dev is
+// a bridge port.
+func (e *Engine) domainFromWire(ns *nodeState, dev string) []ipEndpoint {
+	if ns.isBridge(dev) {
+		return e.domain(ns, dev)
+	}
+	var out []ipEndpoint
+	seen := map[model.Endpoint]bool{{Node: ns.n.Name, Iface: dev}: true}
+	if br := ns.bridgeOf(dev); br != "" {
+		// Don't come back in through our own bridge.
+		seen[model.Endpoint{Node: ns.n.Name, Iface: br}] = true
+		for _, p := range ns.ports[br] {
+			seen[model.Endpoint{Node: ns.n.Name, Iface: p}] = true
+		}
+	}
+	var enter func(ns *nodeState, dev string)
+	enter = func(ns *nodeState, dev string) {
+		k := model.Endpoint{Node: ns.n.Name, Iface: dev}
+		if seen[k] {
+			return
+		}
+		seen[k] = true
+		if br := ns.bridgeOf(dev); br != "" {
+			bk := model.Endpoint{Node: ns.n.Name, Iface: br}
+			if !seen[bk] {
+				seen[bk] = true
+				out = append(out, ipEndpoint{ns, br})
+			}
+			for _, p := range ns.ports[br] {
+				pk := model.Endpoint{Node: ns.n.Name, Iface: p}
+				if seen[pk] {
+					continue
+				}
+				seen[pk] = true
+				for _, ep := range e.peers(ns, p) {
+					if pn := e.nodes[ep.Node]; pn != nil {
+						enter(pn, ep.Iface)
+					}
+				}
+			}
+			return
+		}
+		out = append(out, ipEndpoint{ns, dev})
+	}
+	for _, ep := range e.peers(ns, dev) {
+		if pn := e.nodes[ep.Node]; pn != nil {
+			enter(pn, ep.Iface)
+		}
+	}
+	return out
+}
+
+// portHasMAC reports whether a bridge's port carries the MAC: the bridge
+// treats frames to any of its ports' own addresses as its own.
+func (ns *nodeState) portHasMAC(bridge, mac string) bool {
+	for _, p := range ns.ports[bridge] {
+		if ns.mac(p) == mac {
+			return true
+		}
+	}
+	return false
+}
+
+// resolve finds the MAC for a next hop on dev: from the neighbor table if
+// it has a usable entry, else by the ARP answer Linux would get — from
+// any host on the segment that has the address as a local address (the
+// default arp_ignore=0 answers for every local address).
+func (r *run) resolve(c *pctx, dev string, nh netip.Addr) (string, bool) {
+	ns := c.ns
+	ev := trace.Event{Leg: c.leg, Node: ns.n.Name, Iface: dev, Kind: trace.EvNeighbor}
+	for i := range ns.n.Neighbors {
+		nb := &ns.n.Neighbors[i]
+		if nb.Addr != nh || nb.Dev != dev {
+			continue
+		}
+		st := strings.ToUpper(nb.State)
+		if nb.MAC == "" || st == "FAILED" || st == "INCOMPLETE" {
+			r.note(c.leg, ns, dev, fmt.Sprintf("neighbor entry for %s on %s is %s; the kernel resolves it again", nh, dev, st))
+			break
+		}
+		mac := strings.ToLower(nb.MAC)
+		o := nb.Origin
+		if !r.e.leadsTo(ns, dev, mac) {
+			ev.Kind = trace.EvDrop
+			ev.Message = fmt.Sprintf("neighbor table maps %s to %s, but no device reachable from %s has that MAC", nh, mac, dev)
+			ev.Origin = &o
+			r.emit(ev)
+			r.uncertain(ns, ev.Message)
+			return "", false
+		}
+		ev.Message = fmt.Sprintf("%s is at %s (neighbor table, %s)", nh, mac, st)
+		ev.Origin = &o
+		r.emit(ev)
+		return mac, true
+	}
+	var found []ipEndpoint
+	for _, ep := range r.e.domain(ns, dev) {
+		if ep.ns.isLocal(nh) && ep.ns.answersARP(ep.dev, nh) {
+			found = append(found, ep)
+		}
+	}
+	if len(found) == 0 {
+		ev.Message = fmt.Sprintf("ARP for %s on %s gets no answer: no host on the segment has that address", nh, dev)
+		r.emit(ev)
+		return "", false
+	}
+	f := found[0]
+	mac := f.ns.mac(f.dev)
+	if mac == "" {
+		mac = "(unknown MAC)"
+		r.uncertain(ns, fmt.Sprintf("%s %s has no MAC in the snapshot", f.ns.n.Name, f.dev))
+	}
+	ev.Message = fmt.Sprintf("ARP: %s is %s %s (%s)", nh, f.ns.n.Name, f.dev, mac)
+	if len(found) > 1 {
+		var names []string
+		for _, x := range found {
+			names = append(names, x.ns.n.Name+" "+x.dev)
+		}
+		msg := fmt.Sprintf("several hosts answer ARP for %s on %s (%s): the first answer wins and pktflow cannot know which comes first", nh, dev, strings.Join(names, ", "))
+		r.uncertain(ns, msg)
+		ev.Message += "; " + msg
+	}
+	r.emit(ev)
+	return mac, true
+}
+
+// answersARP: with the default arp_ignore=0 a host answers for any of its
+// local addresses on any device; arp_ignore=1 only for addresses
+// configured on the receiving device.
+func (ns *nodeState) answersARP(dev string, a netip.Addr) bool {
+	v, ok := ns.sysctl("net.ipv4.conf." + dev + ".arp_ignore")
+	if !ok {
+		v, ok = ns.sysctl("net.ipv4.conf.all.arp_ignore")
+	}
+	if ok && v.Value == "1" {
+		if i := ns.ifaces[dev]; i != nil {
+			for _, ad := range i.Addrs {
+				if ad.Prefix.Addr() == a {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return true
+}
+
+// primaryAddr is the first IPv4 address of a device.
+func (ns *nodeState) primaryAddr(dev string) netip.Addr {
+	if i := ns.ifaces[dev]; i != nil {
+		for _, a := range i.Addrs {
+			if a.Prefix.Addr().Is4() && !a.Secondary {
+				return a.Prefix.Addr()
+			}
+		}
+	}
+	return netip.Addr{}
+}
+
+// sendFrame puts the packet on dev toward mac; the "out" capture on dev
+// has already been taken.
+func (r *run) sendFrame(c *pctx, dev, mac string) {
+	ns := c.ns
+	if ns.isBridge(dev) {
+		port := r.portToward(ns, dev, mac, "")
+		if port == "" {
+			r.drop(c, dev, fmt.Sprintf("bridge %s has no port leading to %s", dev, mac), nil)
+			return
+		}
+		r.capture(c, port, "out")
+		dev = port
+	}
+	r.crossWire(c, dev, mac)
+}
+
+// portToward picks the bridge port behind which mac lives (the port the
+// bridge's forwarding database would name).
+func (r *run) portToward(ns *nodeState, br, mac, except string) string {
+	for _, p := range ns.ports[br] {
+		if p != except && r.e.leadsTo(ns, p, mac) {
+			return p
+		}
+	}
+	return ""
+}
+
+func (r *run) crossWire(c *pctx, dev, mac string) {
+	ps := r.e.peers(c.ns, dev)
+	if len(ps) == 0 {
+		r.drop(c, dev, fmt.Sprintf("%s is not wired to anything in topology.yaml", dev), nil)
+		return
+	}
+	for _, ep := range ps {
+		pn := r.e.nodes[ep.Node]
+		if pn == nil {
+			continue
+		}
+		if len(ps) == 1 || pn.mac(ep.Iface) == mac || (pn.bridgeOf(ep.Iface) != "" && r.e.leadsToFrom(pn, ep.Iface, mac)) {
+			// Crossing into another namespace scrubs the packet mark.
+			r.recvFrame(pn, ep.Iface, c.pkt, mac, c.leg)
+			return
+		}
+	}
+	r.drop(c, dev, fmt.Sprintf("no device on %s's segment has MAC %s", dev, mac), nil)
+}
+
+// leadsToFrom: entering a bridge port at (ns, dev), can the frame reach mac?
+func (e *Engine) leadsToFrom(ns *nodeState, dev, mac string) bool {
+	br := ns.bridgeOf(dev)
+	if ns.mac(br) == mac || ns.portHasMAC(br, mac) {
+		return true
+	}
+	for _, p := range ns.ports[br] {
+		if p != dev && e.leadsTo(ns, p, mac) {
+			return true
+		}
+	}
+	return false
+}
+
+// recvFrame is a frame arriving on a device from its wire.
+func (r *run) recvFrame(ns *nodeState, dev string, p packet.Packet, mac, leg string) {
+	c := &pctx{ns: ns, pkt: p, leg: leg, iif: dev}
+	if !r.step(c) {
+		return
+	}
+	ifc := ns.ifaces[dev]
+	if ifc != nil && !ifc.Up {
+		r.drop(c, dev, fmt.Sprintf("%s is down (%s)", dev, strings.Join(ifc.Flags, ",")), &ifc.Origin)
+		return
+	}
+	r.capture(c, dev, "in")
+	if br := ns.bridgeOf(dev); br != "" {
+		if ns.mac(br) == mac || ns.portHasMAC(br, mac) || mac == broadcastMAC {
+			r.emit(trace.Event{Leg: leg, Node: ns.n.Name, Iface: dev, Kind: trace.EvBridge,
+				Message: fmt.Sprintf("bridge %s: frame for %s is for the bridge itself, up to its IP stack", br, mac)})
+			c.iif = br
+			r.capture(c, br, "in")
+			r.ipRcv(c)
+			return
+		}
+		out := r.portToward(ns, br, mac, dev)
+		if out == "" {
+			r.drop(c, dev, fmt.Sprintf("bridge %s has no port leading to %s", br, mac), nil)
+			return
+		}
+		r.emit(trace.Event{Leg: leg, Node: ns.n.Name, Iface: dev, Kind: trace.EvBridge,
+			Message: fmt.Sprintf("bridge %s forwards the frame for %s from %s to %s", br, mac, dev, out)})
+		if v, ok := ns.sysctl("net.bridge.bridge-nf-call-iptables"); ok && v.Value == "1" {
+			r.uncertain(ns, fmt.Sprintf("bridge-nf-call-iptables=1: bridged traffic on %s also traverses iptables, which pktflow does not model yet", br))
+		}
+		r.capture(c, out, "out")
+		r.crossWire(c, out, mac)
+		return
+	}
+	if mac != "" && ns.mac(dev) != "" && mac != ns.mac(dev) && mac != broadcastMAC {
+		r.drop(c, dev, fmt.Sprintf("frame is for %s, not %s's MAC %s", mac, dev, ns.mac(dev)), nil)
+		return
+	}
+	r.ipRcv(c)
+}

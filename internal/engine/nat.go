@@ -1,0 +1,342 @@
+package engine
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/pktflow/pktflow/internal/conntrack"
+	"github.com/pktflow/pktflow/internal/netfilter"
+	"github.com/pktflow/pktflow/internal/packet"
+	"github.com/pktflow/pktflow/internal/route"
+	"github.com/pktflow/pktflow/internal/trace"
+)
+
+type manip int
+
+const (
+	manipSrc manip = iota
+	manipDst
+)
+
+// manipOf is the kernel's HOOK2MANIP: source NAT happens on the way out
+// (POSTROUTING) or in (INPUT); destination NAT as a packet enters
+// (PREROUTING) or is sent (OUTPUT).
+func manipOf(h netfilter.Hook) manip {
+	if h == netfilter.PostRouting || h == netfilter.Input {
+		return manipSrc
+	}
+	return manipDst
+}
+
+// natStage is the nat table's place in a hook (nf_nat_inet_fn): the nat
+// chains are consulted only for a connection's first packet, which fixes
+// its bindings; every packet, in either direction, is then rewritten from
+// the binding.
+func (r *run) natStage(c *pctx, h netfilter.Hook) bool {
+	if !c.ns.nf4.HasTable("nat") || c.ent == nil || c.state == netfilter.CTUntracked {
+		return true
+	}
+	m := manipOf(h)
+	e := c.ent
+	if c.state == netfilter.CTRelated && (c.pkt.Proto == packet.ICMP) && c.pkt.IsICMPError() {
+		r.icmpReplyTranslation(c, h, m)
+		return true
+	}
+	if c.state == netfilter.CTNew || c.state == netfilter.CTRelated {
+		done := e.SrcDone
+		if m == manipDst {
+			done = e.DstDone
+		}
+		if !done {
+			res := r.runTable(c, h, "nat")
+			switch res.Verdict {
+			case netfilter.Drop, netfilter.Reject:
+				r.drop(c, c.iif, fmt.Sprintf("nat %s %s", h, decided(res)), deciderOrigin(res))
+				return false
+			}
+			if res.NAT != nil && res.NAT.Kind != netfilter.NoNAT {
+				if !r.setupBinding(c, h, m, res) {
+					return false
+				}
+			} else {
+				r.nullBinding(c, h, m)
+			}
+		}
+	}
+	r.natPacket(c, h, m)
+	return true
+}
+
+// setupBinding decides a connection's translation from a NAT target, as
+// nf_nat_setup_info does: the reply tuple is changed so that replies will
+// be recognised and reversed.
+func (r *run) setupBinding(c *pctx, h netfilter.Hook, m manip, res netfilter.Result) bool {
+	e := c.ent
+	n := res.NAT
+	curr := e.Reply.Invert() // the connection as translated so far
+	nt := curr
+	why := ""
+	switch n.Kind {
+	case netfilter.Masquerade:
+		// MASQUERADE takes the address the output device would choose
+		// for the next hop (nf_nat_masquerade_ipv4 → inet_select_addr).
+		nh := c.pkt.Dst
+		if c.rt != nil {
+			nh = c.rt.NextHop(c.pkt.Dst)
+		}
+		a := c.ns.fib.DeviceSrc(c.oif, nh, route.ScopeUniverse)
+		if !a.IsValid() {
+			r.drop(c, c.oif, fmt.Sprintf("MASQUERADE found no address on %s to use", c.oif), nil)
+			return false
+		}
+		nt.Src = a
+		why = fmt.Sprintf("MASQUERADE: %s's address toward next hop %s", c.oif, nh)
+	case netfilter.SNAT:
+		nt.Src = n.AddrMin
+		why = "SNAT --to-source " + rangeText(n)
+		if n.AddrMax.IsValid() && n.AddrMax != n.AddrMin {
+			r.uncertain(c.ns, fmt.Sprintf("SNAT range %s: the kernel picks the address by a hash of the connection; pktflow uses the first, %s", rangeText(n), n.AddrMin))
+		}
+	case netfilter.DNAT:
+		if n.AddrMin.IsValid() {
+			nt.Dst = n.AddrMin
+		}
+		why = "DNAT --to-destination " + rangeText(n)
+		if n.AddrMax.IsValid() && n.AddrMax != n.AddrMin {
+			r.uncertain(c.ns, fmt.Sprintf("DNAT range %s: the kernel picks the address by a hash of the source; pktflow uses the first, %s", rangeText(n), n.AddrMin))
+		}
+	case netfilter.Redirect:
+		// REDIRECT sends to the primary address of the input device, or
+		// to 127.0.0.1 for locally generated packets.
+		if c.locallyGenerated {
+			nt.Dst = netip.MustParseAddr("127.0.0.1")
+		} else {
+			a := c.ns.primaryAddr(c.iif)
+			if !a.IsValid() {
+				r.drop(c, c.iif, fmt.Sprintf("REDIRECT: %s has no address, so the kernel drops the packet", c.iif), nil)
+				return false
+			}
+			nt.Dst = a
+		}
+		why = fmt.Sprintf("REDIRECT to %s", nt.Dst)
+	}
+	if c.pkt.HasPorts() && n.PortMin != 0 {
+		p := &nt.SPort
+		if m == manipDst {
+			p = &nt.DPort
+		}
+		if *p < n.PortMin || *p > n.PortMax || r.ct[c.ns.n.Name].ReplyTaken(nt.Invert(), e) {
+			old := *p
+			*p = r.freePort(c, nt, m, n.PortMin, n.PortMax)
+			if n.PortMin != n.PortMax {
+				r.uncertain(c.ns, fmt.Sprintf("port %d is outside %d-%d or taken: the kernel picks a free port in the range; pktflow uses %d", old, n.PortMin, n.PortMax, *p))
+			}
+		}
+	} else if m == manipSrc && r.ct[c.ns.n.Name].ReplyTaken(nt.Invert(), e) {
+		old := nt.SPort
+		nt.SPort = r.freePort(c, nt, m, 1024, 65535)
+		r.uncertain(c.ns, fmt.Sprintf("source port %d is already used by another connection to the same place: the kernel picks another free port; pktflow uses %d", old, nt.SPort))
+	}
+	if nt.Proto == packet.ICMP {
+		nt.DPort = nt.SPort
+	}
+	r.bind(c, h, m, curr, nt, why, res)
+	return true
+}
+
+// nullBinding is what the kernel does when no nat rule matched: keep the
+// tuple, unless its reply would clash with an existing connection, in
+// which case the source port is changed (nf_nat_alloc_null_binding).
+func (r *run) nullBinding(c *pctx, h netfilter.Hook, m manip) {
+	e := c.ent
+	curr := e.Reply.Invert()
+	nt := curr
+	why := ""
+	if m == manipSrc && r.ct[c.ns.n.Name].ReplyTaken(nt.Invert(), e) && (c.pkt.HasPorts() || c.pkt.Proto == packet.ICMP) {
+		old := nt.SPort
+		nt.SPort = r.freePort(c, nt, m, 1024, 65535)
+		if nt.Proto == packet.ICMP {
+			nt.DPort = nt.SPort
+		}
+		why = fmt.Sprintf("no nat rule matched, but %d clashes with an existing connection, so the kernel picks another port", old)
+		r.uncertain(c.ns, fmt.Sprintf("source port clash: the kernel picks a free port; pktflow uses %d", nt.SPort))
+	}
+	r.bind(c, h, m, curr, nt, why, netfilter.Result{})
+}
+
+func (r *run) bind(c *pctx, h netfilter.Hook, m manip, curr, nt conntrack.Tuple, why string, res netfilter.Result) {
+	e := c.ent
+	if m == manipSrc {
+		e.SrcDone = true
+	} else {
+		e.DstDone = true
+	}
+	if nt == curr {
+		return
+	}
+	e.Reply = nt.Invert()
+	if m == manipSrc {
+		e.SrcNAT = true
+	} else {
+		e.DstNAT = true
+	}
+	r.emit(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvConntrack, Hook: h.String(),
+		Message: fmt.Sprintf("%s; conntrack now expects replies as %s", why, e.Reply), Origin: deciderOrigin(res)})
+}
+
+func rangeText(n *netfilter.NAT) string {
+	s := ""
+	if n.AddrMin.IsValid() {
+		s = n.AddrMin.String()
+		if n.AddrMax.IsValid() && n.AddrMax != n.AddrMin {
+			s += "-" + n.AddrMax.String()
+		}
+	}
+	if n.PortMin != 0 {
+		s += fmt.Sprintf(":%d", n.PortMin)
+		if n.PortMax != n.PortMin {
+			s += fmt.Sprintf("-%d", n.PortMax)
+		}
+	}
+	return s
+}
+
+// freePort returns the first port in [lo,hi] that makes the tuple unique.
+func (r *run) freePort(c *pctx, nt conntrack.Tuple, m manip, lo, hi uint16) uint16 {
+	tab := r.ct[c.ns.n.Name]
+	for p := uint32(lo); p <= uint32(hi); p++ {
+		t := nt
+		if m == manipSrc {
+			t.SPort = uint16(p)
+		} else {
+			t.DPort = uint16(p)
+		}
+		if t.Proto == packet.ICMP {
+			t.SPort, t.DPort = uint16(p), uint16(p)
+		}
+		if !tab.ReplyTaken(t.Invert(), c.ent) {
+			return uint16(p)
+		}
+	}
+	return lo
+}
+
+// natPacket is nf_nat_packet: rewrite the packet from its connection's
+// binding. For the original direction, the translation chosen for the
+// first packet; for replies, its reverse.
+func (r *run) natPacket(c *pctx, h netfilter.Hook, m manip) {
+	e := c.ent
+	bit := e.SrcNAT
+	if m == manipDst {
+		bit = e.DstNAT
+	}
+	if c.reply {
+		// In the reply direction, SNAT is undone at the destination
+		// manipulation and DNAT at the source manipulation.
+		bit = e.DstNAT
+		if m == manipDst {
+			bit = e.SrcNAT
+		}
+	}
+	if !bit {
+		return
+	}
+	other := e.Reply
+	if c.reply {
+		other = e.Orig
+	}
+	target := other.Invert()
+	before := c.pkt
+	applyManip(&c.pkt, target, m)
+	if before == c.pkt {
+		return
+	}
+	var why string
+	switch {
+	case !c.reply && m == manipSrc:
+		why = "source NAT of connection " + e.Orig.String()
+	case !c.reply && m == manipDst:
+		why = "destination NAT of connection " + e.Orig.String()
+	case c.reply && m == manipDst:
+		why = "reply: conntrack reverses the source NAT of " + e.Orig.String()
+	default:
+		why = "reply: conntrack reverses the destination NAT of " + e.Orig.String()
+	}
+	r.emit(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvNAT, Hook: h.String(), Table: "nat",
+		Message: fmt.Sprintf("%s: %s → %s", why, hdrText(&before, m), hdrText(&c.pkt, m)),
+		Before:  header(&before), After: header(&c.pkt)})
+}
+
+func applyManip(p *packet.Packet, t conntrack.Tuple, m manip) {
+	if m == manipSrc {
+		p.Src = t.Src
+		if p.HasPorts() {
+			p.SPort = t.SPort
+		}
+	} else {
+		p.Dst = t.Dst
+		if p.HasPorts() {
+			p.DPort = t.DPort
+		}
+	}
+	if p.Proto == packet.ICMP && !p.IsICMPError() {
+		p.ICMPID = t.SPort
+	}
+}
+
+func hdrText(p *packet.Packet, m manip) string {
+	a, port := p.Src, p.SPort
+	if m == manipDst {
+		a, port = p.Dst, p.DPort
+	}
+	if p.HasPorts() {
+		return fmt.Sprintf("%s:%d", a, port)
+	}
+	if p.Proto == packet.ICMP && !p.IsICMPError() {
+		return fmt.Sprintf("%s (id %d)", a, p.ICMPID)
+	}
+	return a.String()
+}
+
+// icmpReplyTranslation is nf_nat_icmp_reply_translation: an ICMP error
+// RELATED to a translated connection gets both the datagram it quotes and
+// its own outer header rewritten, so that it makes sense to the host that
+// sent the quoted packet.
+func (r *run) icmpReplyTranslation(c *pctx, h netfilter.Hook, m manip) {
+	e := c.ent
+	bit := e.SrcNAT
+	if m == manipDst {
+		bit = e.DstNAT
+	}
+	if c.reply {
+		bit = e.DstNAT
+		if m == manipDst {
+			bit = e.SrcNAT
+		}
+	}
+	if !bit || c.pkt.Inner == nil {
+		return
+	}
+	other := e.Reply
+	if c.reply {
+		other = e.Orig
+	}
+	before := c.pkt
+	inner := *c.pkt.Inner
+	innerM := manipSrc
+	if m == manipSrc {
+		innerM = manipDst
+	}
+	applyManip(&inner, other, innerM) // the quoted datagram takes the opposite manipulation
+	c.pkt.Inner = &inner
+	t := other.Invert()
+	if m == manipSrc {
+		c.pkt.Src = t.Src
+	} else {
+		c.pkt.Dst = t.Dst
+	}
+	r.emit(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvNAT, Hook: h.String(), Table: "nat",
+		Message: fmt.Sprintf("ICMP error RELATED to %s: conntrack rewrites it and the header it quotes: %s → %s (quoted %s > %s → %s > %s)",
+			e.Orig, hdrText(&before, m), hdrText(&c.pkt, m), before.Inner.Src, before.Inner.Dst, inner.Src, inner.Dst),
+		Before: header(&before), After: header(&c.pkt)})
+}

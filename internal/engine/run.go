@@ -1,0 +1,223 @@
+package engine
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/pktflow/pktflow/internal/conntrack"
+	"github.com/pktflow/pktflow/internal/model"
+	"github.com/pktflow/pktflow/internal/netfilter"
+	"github.com/pktflow/pktflow/internal/packet"
+	"github.com/pktflow/pktflow/internal/route"
+	"github.com/pktflow/pktflow/internal/trace"
+)
+
+// maxSteps bounds a trace: a packet that crosses more interfaces than this
+// is in a loop the model did not break (TTL normally does).
+const maxSteps = 4096
+
+// run is the state of one trace: per-node conntrack tables and the trace
+// being written.
+type run struct {
+	e     *Engine
+	ct    map[string]*conntrack.Table
+	tr    *trace.Trace
+	probe Probe
+	steps int
+	done  bool
+	// fate says what happened to the request when it did not reach its
+	// destination (the reason an error was sent), for the verdict.
+	fate string
+	// errFromDest is set when the error or reset came from the
+	// destination itself because nothing listens.
+	errFromDest bool
+	// deliveredTo is the node the request was delivered to.
+	deliveredTo string
+}
+
+// pctx is a packet inside one node, with its conntrack association.
+type pctx struct {
+	ns  *nodeState
+	pkt packet.Packet
+	leg string
+	// iif and oif are the input and output devices ("" when none yet).
+	iif, oif string
+	// rt is the routing decision for the packet's current destination.
+	rt *route.Result
+	// ent is the packet's connection, dir tells which direction.
+	ent     *conntrack.Entry
+	reply   bool
+	state   netfilter.CTState
+	tracked bool // conntrack already looked at this packet on this node
+	mark    uint32
+	// local is true once the route says the packet is for this node.
+	local bool
+	// locallyGenerated: sent by this node (OUTPUT path).
+	locallyGenerated bool
+}
+
+// Trace traces a probe and the answer to it.
+func (e *Engine) Trace(p Probe) *trace.Trace {
+	r := &run{e: e, ct: e.newTables(), probe: p,
+		tr: &trace.Trace{Probe: p.String(), Uncertain: []string{}, Hops: []trace.Event{}, Captures: []trace.Capture{}}}
+	r.start()
+	if !r.done {
+		r.finish(trace.Dropped, "the trace ended without the packet reaching anything (pktflow bug: please report)")
+	}
+	return r.tr
+}
+
+func (r *run) start() {
+	p := r.probe
+	ns := r.e.nodes[p.From]
+	if ns == nil {
+		r.finish(trace.Dropped, fmt.Sprintf("no node %q in the snapshot", p.From))
+		return
+	}
+	pkt := packet.Packet{Src: p.Src, Dst: p.Dst, Proto: p.Proto, SPort: p.SPort, DPort: p.DPort, TTL: uint8(p.TTL), DF: true}
+	switch p.Proto {
+	case packet.ICMP:
+		pkt.ICMPType, pkt.ICMPID, pkt.ICMPSeq, pkt.Len = packet.ICMPEchoRequest, p.ICMPID, p.ICMPSeq, p.Len
+		if pkt.Len == 0 {
+			pkt.Len = DefaultICMPLen
+		}
+	case packet.TCP:
+		pkt.TCPFlags = packet.SYN
+	case packet.UDP:
+		pkt.Len = p.Len
+		if pkt.Len == 0 {
+			pkt.Len = DefaultUDPLen
+		}
+	}
+	if p.FromIface != "" {
+		ifc := ns.ifaces[p.FromIface]
+		if ifc == nil {
+			r.finish(trace.Dropped, fmt.Sprintf("node %s has no interface %q", p.From, p.FromIface))
+			return
+		}
+		if !pkt.Src.IsValid() {
+			r.finish(trace.Dropped, "a packet injected on an interface needs --src")
+			return
+		}
+		if pkt.TTL == 0 {
+			pkt.TTL = 64
+		}
+		r.note(trace.LegRequest, ns, p.FromIface, fmt.Sprintf("packet arrives on %s from outside the snapshot", p.FromIface))
+		r.recvFrame(ns, p.FromIface, pkt, ns.mac(p.FromIface), trace.LegRequest)
+		return
+	}
+	r.originate(&pctx{ns: ns, pkt: pkt, leg: trace.LegRequest, locallyGenerated: true})
+}
+
+// finish ends the trace with a verdict.
+func (r *run) finish(verdict, reason string) {
+	if r.done {
+		return
+	}
+	r.done = true
+	r.tr.Verdict = verdict
+	r.tr.Reason = reason
+}
+
+func (r *run) emit(ev trace.Event) {
+	r.tr.Hops = append(r.tr.Hops, ev)
+}
+
+func (r *run) note(leg string, ns *nodeState, iface, msg string) {
+	r.emit(trace.Event{Leg: leg, Node: ns.n.Name, Iface: iface, Kind: trace.EvNote, Message: msg})
+}
+
+func (r *run) uncertain(ns *nodeState, msg string) {
+	s := ns.n.Name + ": " + msg
+	for _, u := range r.tr.Uncertain {
+		if u == s {
+			return
+		}
+	}
+	r.tr.Uncertain = append(r.tr.Uncertain, s)
+}
+
+func header(p *packet.Packet) *trace.Header {
+	h := &trace.Header{Src: p.Src.String(), Dst: p.Dst.String(), Proto: packet.ProtoName(p.Proto)}
+	if p.HasPorts() {
+		h.SPort, h.DPort = p.SPort, p.DPort
+	} else if p.Proto == packet.ICMP && !p.IsICMPError() {
+		h.SPort, h.DPort = p.ICMPID, p.ICMPID
+	}
+	return h
+}
+
+// drop ends the packet's journey at this node with a reason. The trace
+// goes on only if the node sends an error back (the caller does that).
+func (r *run) drop(c *pctx, iface, msg string, origin *model.Origin) {
+	r.emit(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Iface: iface, Kind: trace.EvDrop, Message: msg, Origin: origin})
+	if c.ent != nil && !c.ent.Confirmed {
+		r.ct[c.ns.n.Name].Forget(c.ent)
+	}
+	where := fmt.Sprintf("%s dropped at %s: %s", legNoun(c.leg), c.ns.n.Name, msg)
+	switch c.leg {
+	case trace.LegRequest:
+		r.finish(trace.Dropped, where)
+	case trace.LegReply:
+		r.finish(trace.Dropped, fmt.Sprintf("the request reached %s, but the %s", r.deliveredTo, where))
+	default:
+		r.finish(trace.Dropped, fmt.Sprintf("%s; the %s", r.fate, where))
+	}
+}
+
+func legNoun(leg string) string {
+	switch leg {
+	case trace.LegReply:
+		return "reply"
+	case trace.LegError:
+		return "error sent back"
+	}
+	return "request"
+}
+
+// step counts work and stops runaway traces.
+func (r *run) step(c *pctx) bool {
+	if r.done {
+		return false
+	}
+	r.steps++
+	if r.steps > maxSteps {
+		r.drop(c, "", fmt.Sprintf("the packet crossed more than %d interfaces: a forwarding loop", maxSteps), nil)
+		return false
+	}
+	return true
+}
+
+// capture records what tcpdump on a device would show.
+func (r *run) capture(c *pctx, dev, dir string) {
+	p := c.pkt
+	cp := trace.Capture{Leg: c.leg, Node: c.ns.n.Name, Iface: dev, Dir: dir, Src: p.Src.String(), Dst: p.Dst.String(),
+		Proto: packet.ProtoName(p.Proto), TTL: int(p.TTL), ICMPType: -1, ICMPCode: -1, ICMPID: -1, Packet: p}
+	if p.HasPorts() {
+		cp.SPort, cp.DPort = p.SPort, p.DPort
+		if p.Proto == packet.TCP {
+			cp.TCPFlags = packet.FlagString(p.TCPFlags)
+		}
+	}
+	if p.Proto == packet.ICMP || p.Proto == packet.ICMPv6 {
+		cp.ICMPType, cp.ICMPCode = int(p.ICMPType), int(p.ICMPCode)
+		if !p.IsICMPError() {
+			cp.ICMPID = int(p.ICMPID)
+		}
+	}
+	cp.Line = packet.Tcpdump(&p)
+	r.tr.Captures = append(r.tr.Captures, cp)
+	r.emit(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Iface: dev, Kind: trace.EvCapture,
+		Message: fmt.Sprintf("%s %s %s", dev, dir, cp.Line)})
+}
+
+// errorSource is the address an ICMP error generated at node c.ns about
+// c.pkt comes from: the packet's destination when it was for this node,
+// otherwise whatever the route back to the sender selects (icmp_send
+// leaves saddr to the route lookup for forwarded packets).
+func errorSource(c *pctx) netip.Addr {
+	if c.local {
+		return c.pkt.Dst
+	}
+	return netip.Addr{}
+}

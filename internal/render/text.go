@@ -1,0 +1,109 @@
+// Package render turns a trace into what people and programs read: a
+// hop-by-hop text explanation, JSON (a documented contract), and pcap.
+package render
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/pktflow/pktflow/internal/model"
+	"github.com/pktflow/pktflow/internal/trace"
+)
+
+// Text writes the trace as a hop-by-hop explanation: for each leg, each
+// node in turn with the events there, then the captures tcpdump would
+// show and the verdict.
+func Text(w io.Writer, t *trace.Trace) error {
+	b := &strings.Builder{}
+	fmt.Fprintf(b, "pktflow trace: %s\n", t.Probe)
+	leg, node := "", ""
+	for _, ev := range t.Hops {
+		if ev.Leg != leg {
+			leg, node = ev.Leg, ""
+			fmt.Fprintf(b, "\n== %s ==\n", legTitle(leg))
+		}
+		if ev.Node != node {
+			node = ev.Node
+			fmt.Fprintf(b, "%s\n", node)
+		}
+		fmt.Fprintf(b, "  %-10s %s%s\n", tag(ev), eventText(ev), originText(ev.Origin))
+	}
+	b.WriteString("\n== captures (tcpdump -nn on each interface) ==\n")
+	for _, c := range t.Captures {
+		fmt.Fprintf(b, "  %s\n", CaptureLine(c))
+	}
+	if len(t.Uncertain) > 0 {
+		b.WriteString("\n== uncertain ==\n")
+		for _, u := range t.Uncertain {
+			fmt.Fprintf(b, "  ! %s\n", u)
+		}
+	}
+	fmt.Fprintf(b, "\nverdict: %s\n  %s\n", t.Verdict, t.Reason)
+	if len(t.Uncertain) > 0 {
+		fmt.Fprintf(b, "  (uncertain: %d point(s) above could change this result)\n", len(t.Uncertain))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// CaptureLine is "NODE IFACE DIR TCPDUMP-LINE", the form the README and
+// the issue tracker use.
+func CaptureLine(c trace.Capture) string {
+	return fmt.Sprintf("%-7s %s %s %s %s", c.Leg, c.Node, c.Iface, c.Dir, c.Line)
+}
+
+func legTitle(leg string) string {
+	switch leg {
+	case trace.LegRequest:
+		return "request"
+	case trace.LegReply:
+		return "reply"
+	case trace.LegError:
+		return "error sent back to the sender"
+	}
+	return leg
+}
+
+func tag(ev trace.Event) string {
+	switch ev.Kind {
+	case trace.EvRule, trace.EvPolicy:
+		return strings.ToLower(ev.Hook)
+	case trace.EvCapture:
+		return "tcpdump"
+	}
+	return ev.Kind
+}
+
+func eventText(ev trace.Event) string {
+	switch ev.Kind {
+	case trace.EvRule:
+		return fmt.Sprintf("%s %s rule %d: %s", ev.Table, ev.Chain, ev.Rule, ev.Message)
+	case trace.EvPolicy:
+		return fmt.Sprintf("%s %s: %s", ev.Table, ev.Chain, ev.Message)
+	}
+	return ev.Message
+}
+
+func originText(o *model.Origin) string {
+	if o == nil {
+		return ""
+	}
+	switch {
+	case o.File != "" && o.Line > 0:
+		return fmt.Sprintf("  [%s:%d]", o.File, o.Line)
+	case o.File != "":
+		return fmt.Sprintf("  [%s]", o.File)
+	case o.Synthesized:
+		return "  [derived]"
+	}
+	return ""
+}
+
+// JSON writes the trace as indented JSON (see README.md for the contract).
+func JSON(w io.Writer, t *trace.Trace) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(t)
+}
