@@ -324,7 +324,7 @@ func (l *Lab) configureLinks(ctx context.Context, n *model.Node) error {
 			if i.Kind != model.IfDummy && i.Kind != model.IfEthernet && i.Kind != model.IfUnknown {
 				l.warnf("%s: %s (%s) is on no link: made a dummy", n.Name, name, i.Kind)
 			}
-			if err := l.ipn(ctx, ns, "link", "add", name, "index", strconv.Itoa(l.index(ns, idx, 0)), "type", "dummy"); err != nil {
+			if err := l.addDummy(ctx, ns, name, l.index(ns, idx, 0)); err != nil {
 				return err
 			}
 		}
@@ -404,6 +404,29 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// addDummy makes a device that holds addresses, always has carrier and
+// silently drops what is sent through it: a dummy, or an ifb where the
+// kernel has no dummy driver (ifb behaves the same for traffic that tc did
+// not redirect to it: it is up with carrier, NOARP, and drops).
+func (l *Lab) addDummy(ctx context.Context, ns, name string, index int) error {
+	kinds := []string{"dummy", "ifb"}
+	if l.noDummy {
+		kinds = kinds[1:]
+	}
+	var err error
+	for _, kind := range kinds {
+		err = l.ipn(ctx, ns, "link", "add", name, "index", strconv.Itoa(index), "type", kind)
+		if err == nil || !strings.Contains(err.Error(), "Unknown device type") {
+			return err
+		}
+		if kind == "dummy" {
+			l.noDummy = true
+			l.warnf("no dummy driver in this kernel: devices on no link are ifb devices")
+		}
+	}
+	return err
 }
 
 // orderAddrs puts primary addresses before secondaries: the kernel makes

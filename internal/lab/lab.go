@@ -56,6 +56,7 @@ type Lab struct {
 
 	used      map[string]map[int]bool // namespace → interface indexes taken
 	nextIndex int
+	noDummy   bool // the kernel has no dummy driver (see addDummy)
 
 	mu       sync.Mutex
 	owned    []string // namespaces created, in creation order

@@ -598,3 +598,103 @@ func TestIPv6(t *testing.T) {
 		return p.Proto == packet.UDP && p.SPort == 53 && p.Len == 1
 	})
 }
+
+// TestBuildShapes builds the less common shapes and checks the kernel
+// took them: a one-ended segment, a dummy, an implicit bridge, a
+// noprefixroute address with its kernel route, multipath, blackhole and
+// policy routing, a permanent neighbour, per-device sysctls.
+func TestBuildShapes(t *testing.T) {
+	needLab(t)
+	up1 := iface("eth0", "02:00:00:00:07:01", "192.0.2.1/24")
+	np := iface("eth1", "02:00:00:00:07:02")
+	np.Addrs = []model.IfAddr{{Prefix: pfx("198.51.100.1/24"), Flags: []string{"noprefixroute"}}}
+	dum := iface("dummy0", "", "203.0.113.1/32")
+	dum.Kind = model.IfDummy
+	port := iface("p1", "")
+	port.Master = "brx" // not listed: an implicit bridge
+	a := node("a", up1, np, dum, port)
+	a.Routes = []model.Route{
+		{Table: model.TableMain, Dst: pfx("198.51.100.0/24"), Dev: "eth1", Proto: "kernel", Scope: "link", Src: addr("198.51.100.1"), Metric: 100},
+		{Table: model.TableMain, Dst: pfx("10.0.0.0/8"), Nexthops: []model.Nexthop{{Via: addr("192.0.2.254"), Dev: "eth0", Weight: 1}, {Via: addr("198.51.100.254"), Dev: "eth1", Weight: 3}}},
+		{Table: 100, Type: model.RouteBlackhole, Dst: pfx("0.0.0.0/0")},
+		// Listed before the route it depends on: retried.
+		{Table: model.TableMain, Dst: pfx("172.16.0.0/12"), Via: addr("10.1.2.3")},
+		{Table: model.TableMain, Dst: pfx("10.1.2.0/24"), Dev: "eth0", Scope: "link"},
+		via("10.200.0.0/16", "192.0.2.254", "eth0"),
+	}
+	a.Rules = []model.PolicyRule{
+		{Priority: 0, Table: model.TableLocal}, {Priority: 32766, Table: model.TableMain}, {Priority: 32767, Table: model.TableDefault},
+		{Priority: 1000, From: pfx("203.0.113.1/32"), Table: 100, Action: "lookup"},
+	}
+	a.Neighbors = []model.Neighbor{{Addr: addr("192.0.2.254"), Dev: "eth0", MAC: "02:00:00:00:07:fe", State: "REACHABLE"}}
+	a.Sysctls["net.ipv4.conf.eth0.forwarding"] = model.Sysctl{Value: "1"}
+	a.Sysctls["kernel.hostname"] = model.Sysctl{Value: "nope"}
+	a.Sysctls["net.ipv4.conf.eth0.no_such_knob"] = model.Sysctl{Value: "1"}
+	b := node("b", iface("eth0", "", "192.0.2.2/24"))
+	l := up(t, &model.Snapshot{Nodes: []*model.Node{a, b}, Links: []*model.Link{
+		link(model.LinkSegment, "a:eth0"),
+		link(model.LinkTap, "a:p1", "b:eth0"),
+		link(model.LinkSegment, "a:eth1"),
+	}})
+	c := ctx(t)
+	show := func(argv ...string) string {
+		out, err := l.Exec(c, "a", argv...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out)
+	}
+	for _, chk := range []struct {
+		argv []string
+		want []string
+	}{
+		{[]string{"ip", "route", "show", "table", "all"}, []string{
+			"198.51.100.0/24 dev eth1 proto kernel scope link src 198.51.100.1 metric 100",
+			"nexthop via 192.0.2.254 dev eth0 weight 1",
+			"nexthop via 198.51.100.254 dev eth1 weight 3",
+			"blackhole default table 100",
+			"172.16.0.0/12 via 10.1.2.3 dev eth0",
+			"local 203.0.113.1 dev dummy0 table local",
+		}},
+		{[]string{"ip", "rule"}, []string{"1000:\tfrom 203.0.113.1 lookup 100"}},
+		{[]string{"ip", "neigh"}, []string{"192.0.2.254 dev eth0 lladdr 02:00:00:00:07:fe PERMANENT"}},
+		{[]string{"ip", "-d", "link", "show", "brx"}, []string{"bridge forward_delay 0", "stp_state 0"}},
+		{[]string{"ip", "-d", "link", "show", "p1"}, []string{"master brx", "veth"}},
+		{[]string{"ip", "-d", "link", "show", "dummy0"}, []string{"state UNKNOWN"}}, // dummy or ifb: up, no ARP
+		{[]string{"ip", "link", "show", "eth0"}, []string{"state UP", "02:00:00:00:07:01"}},
+		{[]string{"cat", "/proc/sys/net/ipv4/conf/eth0/forwarding", "/proc/sys/net/ipv4/ip_forward"}, []string{"1\n0\n"}},
+	} {
+		out := show(chk.argv...)
+		for _, w := range chk.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: no %q in:\n%s", strings.Join(chk.argv, " "), w, out)
+			}
+		}
+	}
+	if strings.Count(show("ip", "rule"), "lookup main") != 1 {
+		t.Errorf("default rules duplicated:\n%s", show("ip", "rule"))
+	}
+	warned := strings.Join(l.Warnings(), "\n")
+	if !strings.Contains(warned, "kernel.hostname") || !strings.Contains(warned, "no_such_knob") {
+		t.Errorf("warnings %q should name the skipped sysctls", warned)
+	}
+	if len(l.Namespaces()) != 4 {
+		t.Errorf("namespaces %v, want 2 nodes and 2 one-ended segments", l.Namespaces())
+	}
+	// The one-ended segment has carrier: a packet sent there leaves.
+	pkts, err := l.Capture(c, []model.Endpoint{ep("a:eth0")}, func() error {
+		conn, err := l.Dial(c, "a", "udp", netip.AddrPort{}, netip.MustParseAddrPort("10.200.0.9:9"))
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		_, err = conn.Write([]byte("x"))
+		return err
+	}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pkts) != 1 || pkts[0].Dir != "out" || pkts[0].DstMAC != "02:00:00:00:07:fe" {
+		t.Errorf("want one datagram out to the permanent neighbour:\n%s", dump(pkts))
+	}
+}

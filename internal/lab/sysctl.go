@@ -179,6 +179,9 @@ func (l *Lab) applySysctls(ns, who string, settings []setting, perDev bool, ifs 
 	var writes []write
 	for _, s := range settings {
 		if !strings.HasPrefix(s.Key, "net.") {
+			if perDev {
+				continue // warned about in the namespace-wide pass
+			}
 			l.warnf("%s: sysctl %s skipped: not a network-namespace setting", who, s.Key)
 			continue
 		}

@@ -221,9 +221,11 @@ func TestValidate(t *testing.T) {
 		t.Fatalf("valid snapshot: %v", err)
 	}
 	for name, mut := range map[string]func(s *model.Snapshot){
-		"unknown node":    func(s *model.Snapshot) { s.Links[0].Ends[1].Node = "c" },
-		"unknown iface":   func(s *model.Snapshot) { s.Links[0].Ends[1].Iface = "eth9" },
-		"two links":       func(s *model.Snapshot) { s.Links = append(s.Links, link(model.LinkSegment, "a:eth0", "b:eth0", "b:eth0")) },
+		"unknown node":  func(s *model.Snapshot) { s.Links[0].Ends[1].Node = "c" },
+		"unknown iface": func(s *model.Snapshot) { s.Links[0].Ends[1].Iface = "eth9" },
+		"two links": func(s *model.Snapshot) {
+			s.Links = append(s.Links, link(model.LinkSegment, "a:eth0", "b:eth0", "b:eth0"))
+		},
 		"bridge end":      func(s *model.Snapshot) { s.Links[0].Ends[0].Iface = "br0" },
 		"long name":       func(s *model.Snapshot) { s.Nodes[1].Interfaces[0].Name = "averyveryverylongname" },
 		"duplicate node":  func(s *model.Snapshot) { s.Nodes[1].Name = "a" },
