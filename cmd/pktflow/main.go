@@ -36,6 +36,10 @@ func usageErr(format string, a ...any) error {
 	return &exitError{code: exitUsage, err: fmt.Errorf(format, a...)}
 }
 
+// subcommands are registered by the files that define them (in init), so
+// each command lives in its own file.
+var subcommands []func() *cobra.Command
+
 func main() {
 	root := &cobra.Command{
 		Use:           "pktflow",
@@ -44,6 +48,9 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(traceCmd())
+	for _, c := range subcommands {
+		root.AddCommand(c())
+	}
 	if err := root.Execute(); err != nil {
 		var ee *exitError
 		if errors.As(err, &ee) {
