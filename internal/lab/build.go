@@ -373,6 +373,12 @@ func (l *Lab) configureLinks(ctx context.Context, n *model.Node) error {
 	}
 	for _, i := range n.Interfaces {
 		for _, a := range orderAddrs(i.Addrs) {
+			if a.Prefix.Addr().Is6() && !l.v6[n.Name] {
+				// Only ::1 makes it here (see wantsIPv6); with IPv6
+				// disabled the kernel refuses it.
+				l.logf("%s: %s on %s skipped: IPv6 is disabled", n.Name, a.Prefix, i.Name)
+				continue
+			}
 			if err := l.ipn(ctx, ns, addrArgs(i.Name, a)...); err != nil {
 				if exists(err) {
 					continue // 127.0.0.1 on lo, an auto-made link-local...
@@ -384,7 +390,7 @@ func (l *Lab) configureLinks(ctx context.Context, n *model.Node) error {
 	// Admin state: as the model says; lo and implicit bridges are up.
 	for _, name := range append([]string{"lo"}, want...) {
 		i := n.Iface(name)
-		if i != nil && !i.Up {
+		if i != nil && !adminUp(i) {
 			continue
 		}
 		if name != "lo" && !made[name] {
@@ -395,6 +401,15 @@ func (l *Lab) configureLinks(ctx context.Context, n *model.Node) error {
 		}
 	}
 	return nil
+}
+
+// adminUp reports whether the lab sets a device up: when the model says
+// it is up, or when its flags say it is administratively up while it has
+// no carrier (<NO-CARRIER,...,UP>, as docker0 without containers): the
+// lab's device then lacks carrier for the same reason (a bridge without
+// ports, a veth whose peer is down), except a dummy, which always has it.
+func adminUp(i *model.Interface) bool {
+	return i.Up || contains(i.Flags, "UP")
 }
 
 func contains(list []string, s string) bool {

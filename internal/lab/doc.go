@@ -30,14 +30,31 @@
 // with one or three and more ends becomes a hidden namespace holding a
 // bridge with a veth to every end. Bridges (Kind bridge, or named as some
 // interface's Master) are created with STP off and no forward delay;
-// every other interface that is not on a link becomes a dummy so that its
+// every other interface that is not on a link becomes a dummy (an ifb on
+// kernels without the dummy driver, such as this project's machines: it
+// too is up with carrier, NOARP, and drops what is sent) so that its
 // addresses exist. Then MACs, MTUs, masters, addresses (noprefixroute is
-// kept), admin state (Interface.Up), routes of every table except local
-// (kernel-protocol routes are added only when the kernel did not already
-// derive them from an address), policy rules (the three default ones are
-// the kernel's), permanent neighbour entries, iptables/ip6tables rulesets
-// through iptables-restore, the local routes of an external node's Owns
-// prefixes, and the listeners.
+// kept; ::1 is skipped where IPv6 is off), admin state, routes of every
+// table except local (kernel-protocol routes are added only when the
+// kernel did not already derive them from an address; routes whose
+// gateway depends on another model route are retried after it), policy
+// rules (the three default ones are the kernel's), permanent neighbour
+// entries, iptables/ip6tables rulesets through iptables-restore, the
+// local routes of an external node's Owns prefixes, and the listeners.
+//
+// Admin state: a device is set up when Interface.Up is true, or when its
+// flags say UP without carrier (docker0 with no containers): the lab's
+// device then lacks carrier for the same reason (a bridge without ports,
+// a veth whose peer is down).
+//
+// Every device gets an explicit interface index: the model's when it is
+// free, else one counted from 1000. The two ends of a veth must differ:
+// the kernel treats a veth whose index equals its peer's (natural when
+// each namespace numbers from 2) as not stacked and applies its carrier
+// change through the linkwatch worker up to a second late, during which a
+// bridge port is not forwarding and drops frames. Up then waits until
+// every device with carrier is operationally up and every bridge port is
+// forwarding, so the first packet sent after Up is never lost.
 //
 // # Sysctls: an explicit baseline
 //
@@ -79,14 +96,19 @@
 // Capture runs two tcpdumps per interface, `-Q in` and `-Q out`, with -p
 // (no promiscuous mode: a bridge device must not see frames merely
 // forwarded between its ports), --immediate-mode (libpcap's TPACKET_V3
-// blocks would otherwise hold packets back and lose the last ones on
-// SIGINT) and nanosecond timestamps, writing pcap to stdout. Direction
-// thus comes from the kernel, not guessed from MACs (guessing fails on
-// bridge ports, whose outgoing frames carry other devices' MACs). The two
-// streams are merged by timestamp. Each tcpdump is waited for until it
-// prints "listening on", i.e. its packet socket is bound. The pcap stream
-// is read by a small reader in this package: gopacket's pcapgo imports
-// golang.org/x/net/bpf on Linux, which is not a dependency of this module.
+// blocks would otherwise hold packets back) and nanosecond timestamps,
+// writing pcap to stdout. Direction thus comes from the kernel rather
+// than from MACs: "source MAC is mine, so out" fails on bridge ports,
+// whose outgoing frames carry other devices' MACs. The two streams are
+// merged by timestamp. Each tcpdump is waited for until it prints
+// "listening on" (its packet socket is bound). Before stopping them the
+// lab waits until every tcpdump sleeps with its output no longer growing:
+// on SIGINT libpcap breaks its loop before reading what is still in its
+// ring, so on a loaded machine the last packets would otherwise be lost.
+// The tcpdumps are started from one locked OS thread with PDEATHSIG, so
+// they die with the test process. The pcap stream is read by a small
+// reader in this package: gopacket's pcapgo imports golang.org/x/net/bpf
+// on Linux, which is not a dependency of this module.
 //
 // # Probes and listeners
 //
@@ -98,7 +120,7 @@
 // (IP_PKTINFO) so an external node answers for any address of its Owns
 // prefixes, which are local routes on its loopback.
 //
-// Not built: pre-existing conntrack entries (Node.Conntrack), interface
-// indexes, and the no-carrier state of an administratively up interface
-// (an interface whose Up is false is simply left down).
+// Not built: pre-existing conntrack entries (Node.Conntrack), and the
+// no-carrier state of a device that has carrier in the lab whatever its
+// peer does (a dummy).
 package lab

@@ -612,7 +612,11 @@ func TestBuildShapes(t *testing.T) {
 	dum.Kind = model.IfDummy
 	port := iface("p1", "")
 	port.Master = "brx" // not listed: an implicit bridge
-	a := node("a", up1, np, dum, port)
+	lo := iface("lo", "00:00:00:00:00:00", "127.0.0.1/8", "::1/128")
+	lo.Kind, lo.MTU = model.IfLoopback, 65536
+	docker0 := iface("docker0", "02:42:00:00:00:01", "172.17.0.1/16")
+	docker0.Kind, docker0.Up, docker0.Flags = model.IfBridge, false, []string{"NO-CARRIER", "BROADCAST", "MULTICAST", "UP"}
+	a := node("a", lo, up1, np, dum, port, docker0)
 	a.Routes = []model.Route{
 		{Table: model.TableMain, Dst: pfx("198.51.100.0/24"), Dev: "eth1", Proto: "kernel", Scope: "link", Src: addr("198.51.100.1"), Metric: 100},
 		{Table: model.TableMain, Dst: pfx("10.0.0.0/8"), Nexthops: []model.Nexthop{{Via: addr("192.0.2.254"), Dev: "eth0", Weight: 1}, {Via: addr("198.51.100.254"), Dev: "eth1", Weight: 3}}},
@@ -662,6 +666,8 @@ func TestBuildShapes(t *testing.T) {
 		{[]string{"ip", "-d", "link", "show", "p1"}, []string{"master brx", "veth"}},
 		{[]string{"ip", "-d", "link", "show", "dummy0"}, []string{"state UNKNOWN"}}, // dummy or ifb: up, no ARP
 		{[]string{"ip", "link", "show", "eth0"}, []string{"state UP", "02:00:00:00:07:01"}},
+		{[]string{"ip", "link", "show", "docker0"}, []string{"NO-CARRIER", "UP", "state DOWN"}},
+		{[]string{"ip", "addr", "show", "lo"}, []string{"127.0.0.1/8", "state UNKNOWN"}},
 		{[]string{"cat", "/proc/sys/net/ipv4/conf/eth0/forwarding", "/proc/sys/net/ipv4/ip_forward"}, []string{"1\n0\n"}},
 	} {
 		out := show(chk.argv...)
