@@ -6,6 +6,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -41,6 +42,11 @@ func usageErr(format string, a ...any) error {
 var subcommands []func() *cobra.Command
 
 func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// newRoot builds the command tree.
+func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "pktflow",
 		Short:         "Explain how a packet travels through Linux routing, netfilter and NAT",
@@ -51,15 +57,26 @@ func main() {
 	for _, c := range subcommands {
 		root.AddCommand(c())
 	}
-	if err := root.Execute(); err != nil {
-		var ee *exitError
-		if errors.As(err, &ee) {
-			if ee.err != nil {
-				fmt.Fprintln(os.Stderr, "pktflow:", ee.err)
-			}
-			os.Exit(ee.code)
-		}
-		fmt.Fprintln(os.Stderr, "pktflow:", err)
-		os.Exit(exitUsage)
+	return root
+}
+
+// run executes the command line and returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	root := newRoot()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
 	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(stderr, "pktflow:", ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintln(stderr, "pktflow:", err)
+	return exitUsage
 }

@@ -144,8 +144,9 @@ func (r *run) runTable(c *pctx, h netfilter.Hook, table string) netfilter.Result
 		if s.Rule != nil {
 			o := s.Rule.Origin
 			ev.Rule, ev.Target, ev.Origin = s.Rule.Pos, s.Rule.Target, &o
-		} else {
+		} else if s.What == "policy" {
 			ev.Kind = trace.EvPolicy
+			ev.Target = res.Verdict.String()
 		}
 		if ev.Iface == "" {
 			ev.Iface = c.iif

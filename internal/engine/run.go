@@ -33,6 +33,9 @@ type run struct {
 	errFromDest bool
 	// deliveredTo is the node the request was delivered to.
 	deliveredTo string
+	// dropReason is the verdict's reason if nothing follows the last drop
+	// (a drop may be followed by the error the node sends back).
+	dropReason string
 }
 
 // pctx is a packet inside one node, with its conntrack association.
@@ -62,7 +65,11 @@ func (e *Engine) Trace(p Probe) *trace.Trace {
 		tr: &trace.Trace{Probe: p.String(), Uncertain: []string{}, Hops: []trace.Event{}, Captures: []trace.Capture{}}}
 	r.start()
 	if !r.done {
-		r.finish(trace.Dropped, "the trace ended without the packet reaching anything (pktflow bug: please report)")
+		if r.dropReason != "" {
+			r.finish(trace.Dropped, r.dropReason)
+		} else {
+			r.finish(trace.Dropped, "the trace ended without the packet reaching anything (pktflow bug: please report)")
+		}
 	}
 	return r.tr
 }
@@ -157,11 +164,11 @@ func (r *run) drop(c *pctx, iface, msg string, origin *model.Origin) {
 	where := fmt.Sprintf("%s dropped at %s: %s", legNoun(c.leg), c.ns.n.Name, msg)
 	switch c.leg {
 	case trace.LegRequest:
-		r.finish(trace.Dropped, where)
+		r.dropReason = where
 	case trace.LegReply:
-		r.finish(trace.Dropped, fmt.Sprintf("the request reached %s, but the %s", r.deliveredTo, where))
+		r.dropReason = fmt.Sprintf("the request reached %s, but the %s", r.deliveredTo, where)
 	default:
-		r.finish(trace.Dropped, fmt.Sprintf("%s; the %s", r.fate, where))
+		r.dropReason = fmt.Sprintf("%s; the %s", r.fate, where)
 	}
 }
 

@@ -79,8 +79,14 @@ func tag(ev trace.Event) string {
 func eventText(ev trace.Event) string {
 	switch ev.Kind {
 	case trace.EvRule:
+		if ev.Rule == 0 {
+			return fmt.Sprintf("%s %s: %s", ev.Table, ev.Chain, ev.Message)
+		}
 		return fmt.Sprintf("%s %s rule %d: %s", ev.Table, ev.Chain, ev.Rule, ev.Message)
 	case trace.EvPolicy:
+		if strings.HasPrefix(ev.Message, "end of chain") {
+			return fmt.Sprintf("%s %s: no rule decided, policy %s", ev.Table, ev.Chain, ev.Target)
+		}
 		return fmt.Sprintf("%s %s: %s", ev.Table, ev.Chain, ev.Message)
 	}
 	return ev.Message
