@@ -28,7 +28,24 @@ type Engine struct {
 	nodes map[string]*nodeState
 	// wire maps an endpoint to the link it is on.
 	wire map[model.Endpoint]*model.Link
+	// fault is a deliberately wrong behaviour, set only by tests that
+	// prove the kernel conformance checks can fail (see InjectFault).
+	fault string
 }
+
+// Faults InjectFault knows.
+const (
+	// FaultMasqueradeWrongAddr makes MASQUERADE take the node's first
+	// global address instead of the output device's.
+	FaultMasqueradeWrongAddr = "masquerade-wrong-address"
+	// FaultNoTTLDecrement forgets to decrement TTL when forwarding.
+	FaultNoTTLDecrement = "no-ttl-decrement"
+)
+
+// InjectFault breaks the engine on purpose. It exists only so that tests
+// can show the kernel conformance suite catches a wrong engine; never
+// call it otherwise.
+func (e *Engine) InjectFault(name string) { e.fault = name }
 
 // nodeState is one node's immutable, compiled state.
 type nodeState struct {

@@ -85,6 +85,9 @@ func (r *run) setupBinding(c *pctx, h netfilter.Hook, m manip, res netfilter.Res
 			nh = c.rt.NextHop(c.pkt.Dst)
 		}
 		a := c.ns.fib.DeviceSrc(c.oif, nh, route.ScopeUniverse)
+		if r.e.fault == FaultMasqueradeWrongAddr {
+			a = c.ns.fib.DeviceSrc("", netip.Addr{}, route.ScopeUniverse)
+		}
 		if !a.IsValid() {
 			r.drop(c, c.oif, fmt.Sprintf("MASQUERADE found no address on %s to use", c.oif), nil)
 			return false

@@ -201,7 +201,9 @@ func (r *run) forward(c *pctx, res *route.Result) {
 		r.sendError(c, packet.ICMPTimeExceeded, 0, fmt.Sprintf("TTL expired at %s", c.ns.n.Name))
 		return
 	}
-	c.pkt.TTL--
+	if r.e.fault != FaultNoTTLDecrement {
+		c.pkt.TTL--
+	}
 	c.oif = res.Dev
 	if !r.hook(c, netfilter.Forward, nil) {
 		return
