@@ -35,8 +35,8 @@ type Engine struct {
 
 // Faults InjectFault knows.
 const (
-	// FaultMasqueradeWrongAddr makes MASQUERADE take the node's first
-	// global address instead of the output device's.
+	// FaultMasqueradeWrongAddr makes MASQUERADE take the input device's
+	// address instead of the output device's.
 	FaultMasqueradeWrongAddr = "masquerade-wrong-address"
 	// FaultNoTTLDecrement forgets to decrement TTL when forwarding.
 	FaultNoTTLDecrement = "no-ttl-decrement"

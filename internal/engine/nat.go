@@ -86,7 +86,7 @@ func (r *run) setupBinding(c *pctx, h netfilter.Hook, m manip, res netfilter.Res
 		}
 		a := c.ns.fib.DeviceSrc(c.oif, nh, route.ScopeUniverse)
 		if r.e.fault == FaultMasqueradeWrongAddr {
-			a = c.ns.fib.DeviceSrc("", netip.Addr{}, route.ScopeUniverse)
+			a = c.ns.primaryAddr(c.iif)
 		}
 		if !a.IsValid() {
 			r.drop(c, c.oif, fmt.Sprintf("MASQUERADE found no address on %s to use", c.oif), nil)
