@@ -399,6 +399,7 @@ func (l *Lab) configureLinks(ctx context.Context, n *model.Node) error {
 		if err := l.ipn(ctx, ns, "link", "set", "dev", name, "up"); err != nil {
 			return err
 		}
+		l.upIfs[model.Endpoint{Node: n.Name, Iface: name}] = true
 	}
 	return nil
 }
@@ -421,27 +422,44 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// addDummy makes a device that holds addresses, always has carrier and
-// silently drops what is sent through it: a dummy, or an ifb where the
-// kernel has no dummy driver (ifb behaves the same for traffic that tc did
-// not redirect to it: it is up with carrier, NOARP, and drops).
+// addDummy makes a device that holds addresses, always has carrier, does
+// no ARP and silently drops what is sent through it: a dummy. Where the
+// kernel has no dummy driver (this project's machines), it makes a veth
+// instead whose peer sits in a hidden stub namespace (Prefix+"stub") that
+// has no addresses and so drops everything, with ARP turned off: it
+// behaves the same, and unlike an ifb it accepts the model's MAC.
 func (l *Lab) addDummy(ctx context.Context, ns, name string, index int) error {
-	kinds := []string{"dummy", "ifb"}
-	if l.noDummy {
-		kinds = kinds[1:]
-	}
-	var err error
-	for _, kind := range kinds {
-		err = l.ipn(ctx, ns, "link", "add", name, "index", strconv.Itoa(index), "type", kind)
+	if !l.noDummy {
+		err := l.ipn(ctx, ns, "link", "add", name, "index", strconv.Itoa(index), "type", "dummy")
 		if err == nil || !strings.Contains(err.Error(), "Unknown device type") {
 			return err
 		}
-		if kind == "dummy" {
-			l.noDummy = true
-			l.warnf("no dummy driver in this kernel: devices on no link are ifb devices")
+		l.noDummy = true
+		l.warnf("no dummy driver in this kernel: devices on no link are veths into %sstub, with ARP off", l.prefix)
+	}
+	stub := l.prefix + "stub"
+	if !l.owns(stub) {
+		if err := l.addNS(ctx, stub); err != nil {
+			return err
+		}
+		if err := l.applySysctls(stub, stub, segmentSysctls(), false, nil); err != nil {
+			return err
 		}
 	}
-	return err
+	port := fmt.Sprintf("s%d", l.stubs)
+	l.stubs++
+	steps := [][]string{
+		{ns, "link", "add", name, "index", strconv.Itoa(index), "type", "veth",
+			"peer", "name", port, "index", strconv.Itoa(l.index(stub, 0, index)), "netns", stub},
+		{stub, "link", "set", port, "up"},
+		{ns, "link", "set", name, "arp", "off"},
+	}
+	for _, st := range steps {
+		if err := l.ipn(ctx, st[0], st[1:]...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // orderAddrs puts primary addresses before secondaries: the kernel makes

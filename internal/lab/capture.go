@@ -24,7 +24,8 @@ const DefaultSettle = 200 * time.Millisecond
 
 // Capture records what interfaces see while send runs. ifaces nil means
 // every interface the lab made (lo and the hidden segment switches
-// excluded); "lo" may be named explicitly. It starts two tcpdumps per
+// excluded; so are devices the model has down, which see nothing); "lo"
+// may be named explicitly. It starts two tcpdumps per
 // interface (-Q in, -Q out), waits until each listens, calls send, waits
 // settle (DefaultSettle when zero), stops them with SIGINT and returns the
 // IPv4/IPv6 ICMP, TCP and UDP unicast datagrams seen, ordered by time,
@@ -41,12 +42,16 @@ func (l *Lab) CaptureRaw(ctx context.Context, ifaces []model.Endpoint, send func
 	return l.capture(ctx, ifaces, send, settle, true)
 }
 
-// AllInterfaces lists every interface a capture with nil ifaces covers.
+// AllInterfaces lists every interface a capture with nil ifaces covers:
+// those the lab made and set up (a down device sees nothing, and tcpdump
+// refuses it), lo excluded.
 func (l *Lab) AllInterfaces() []model.Endpoint {
 	var eps []model.Endpoint
 	for _, n := range l.snap.Nodes {
 		for _, i := range l.ifs[n.Name] {
-			eps = append(eps, model.Endpoint{Node: n.Name, Iface: i})
+			if e := (model.Endpoint{Node: n.Name, Iface: i}); l.upIfs[e] {
+				eps = append(eps, e)
+			}
 		}
 	}
 	return eps
@@ -103,6 +108,10 @@ func (l *Lab) capture(ctx context.Context, ifaces []model.Endpoint, send func() 
 	}
 	var ds []*dumper
 	for _, ep := range ifaces {
+		if ep.Iface != "lo" && !l.upIfs[ep] {
+			l.logf("capture: %s is down: nothing to capture there", ep)
+			continue
+		}
 		for _, dir := range []string{"in", "out"} {
 			ds = append(ds, &dumper{ep: ep, dir: dir, ready: make(chan struct{}), done: make(chan struct{})})
 		}

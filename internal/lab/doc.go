@@ -30,10 +30,10 @@
 // with one or three and more ends becomes a hidden namespace holding a
 // bridge with a veth to every end. Bridges (Kind bridge, or named as some
 // interface's Master) are created with STP off and no forward delay;
-// every other interface that is not on a link becomes a dummy (an ifb on
-// kernels without the dummy driver, such as this project's machines: it
-// too is up with carrier, NOARP, and drops what is sent) so that its
-// addresses exist. Then MACs, MTUs, masters, addresses (noprefixroute is
+// every other interface that is not on a link becomes a dummy so that its
+// addresses exist (on kernels without the dummy driver, such as this
+// project's machines, a veth into a hidden stub namespace with ARP off:
+// it too has carrier, does no ARP and drops what is sent). Then MACs, MTUs, masters, addresses (noprefixroute is
 // kept; ::1 is skipped where IPv6 is off), admin state, routes of every
 // table except local (kernel-protocol routes are added only when the
 // kernel did not already derive them from an address; routes whose

@@ -53,10 +53,12 @@ type Lab struct {
 	v6    map[string]bool            // node name → IPv6 enabled
 	hwOf  map[model.Endpoint]string  // endpoint → MAC read back after the build
 	links map[model.Endpoint]linkEnd // endpoint → how it was wired
+	upIfs map[model.Endpoint]bool    // devices the lab set administratively up
 
 	used      map[string]map[int]bool // namespace → interface indexes taken
 	nextIndex int
 	noDummy   bool // the kernel has no dummy driver (see addDummy)
+	stubs     int  // stub ports made by addDummy
 
 	mu       sync.Mutex
 	owned    []string // namespaces created, in creation order
@@ -95,6 +97,7 @@ func Up(ctx context.Context, snap *model.Snapshot, opt Options) (*Lab, error) {
 		v6:      map[string]bool{},
 		hwOf:    map[model.Endpoint]string{},
 		links:   map[model.Endpoint]linkEnd{},
+		upIfs:   map[model.Endpoint]bool{},
 		procs:   map[*exec.Cmd]struct{}{},
 		closers: map[io.Closer]struct{}{},
 	}
