@@ -43,6 +43,11 @@ type Snapshot struct {
 	Links []*Link
 	// Names resolves host names to addresses, like /etc/hosts or DNS would.
 	Names map[string][]netip.Addr
+	// Notes says what the loader filled in or set aside while reading the
+	// inputs (synthesized rulesets, a real ruleset winning over a
+	// synthesized one, inputs read but not used), one sentence each,
+	// for the command line to print.
+	Notes []string
 }
 
 // Node returns the node with the given name, or nil.
@@ -78,6 +83,10 @@ type Node struct {
 	Listeners []Listener
 	// Conntrack holds pre-existing connection tracking entries.
 	Conntrack []ConntrackEntry
+	// FDB holds the bridge forwarding database entries the input gave.
+	FDB []FDBEntry
+	// Leases are the DHCP leases this node's DHCP servers handed out.
+	Leases []DHCPLease
 	// Owns lists the prefixes an external node answers for, beyond its
 	// interface addresses.
 	Owns []netip.Prefix
@@ -134,6 +143,18 @@ type Interface struct {
 	Master string
 	Addrs  []IfAddr
 	Origin Origin
+
+	// PeerIndex is the interface index of a veth's peer (the N of
+	// "eth0@ifN", ip -j's link_index); zero when unknown. LinkNetns is the
+	// peer's namespace id as this namespace numbers it ("0" for
+	// link-netnsid 0), empty when the peer is in the same namespace or
+	// unknown.
+	PeerIndex int
+	LinkNetns string
+	// PortState is a bridge port's STP state as `bridge link` prints it
+	// (forwarding, blocking, listening, learning, disabled); empty when
+	// unknown or not a bridge port.
+	PortState string
 }
 
 // IfAddr is an address assigned to an interface.
@@ -232,6 +253,12 @@ type Listener struct {
 	Addr   netip.Addr
 	Port   uint16
 	Origin Origin
+	// Dev is the device the socket is bound to (ss prints "0.0.0.0%virbr0:67"),
+	// empty when not bound to one.
+	Dev string
+	// Process is what ss -p says owns the socket (users:(("sshd",pid=1,fd=3))),
+	// empty when unknown.
+	Process string
 }
 
 // ConntrackEntry is a connection already tracked before the trace, as
@@ -241,6 +268,42 @@ type ConntrackEntry struct {
 	Orig   Tuple
 	Reply  Tuple
 	Origin Origin
+	// Family is 4 or 6 (0 when the input did not say; the tuples' addresses
+	// do).
+	Family int
+	// State is the TCP state (ESTABLISHED, TIME_WAIT ...), empty for other
+	// protocols. Timeout is the seconds left before the entry expires.
+	State   string
+	Timeout int
+	// Flags are the bracketed status words: ASSURED, UNREPLIED, OFFLOAD ...
+	Flags []string
+	Mark  uint32
+	Zone  int
+}
+
+// FDBEntry is one bridge forwarding database entry (`bridge fdb`).
+type FDBEntry struct {
+	MAC string
+	// Dev is the port the MAC is reached through; Master the bridge.
+	Dev    string
+	Master string
+	VLAN   int
+	// State is permanent, static or empty (learned, dynamic); Self is
+	// set for entries of the device's own table rather than the bridge's.
+	State  string
+	Self   bool
+	Origin Origin
+}
+
+// DHCPLease is one lease a DHCP server handed out (`virsh net-dhcp-leases`).
+type DHCPLease struct {
+	Network  string // the libvirt network, when known
+	Expiry   string // as printed: "2021-11-15 17:09:48"
+	MAC      string
+	Prefix   netip.Prefix // the leased address with its prefix length
+	Hostname string       // empty when the client sent none ("-")
+	ClientID string
+	Origin   Origin
 }
 
 // Tuple is a connection tuple; for ICMP, ports hold the echo id.

@@ -73,6 +73,12 @@ type Rule struct {
 	// Counters as written with iptables-save -c ([pkts:bytes]), if any.
 	Packets, Bytes uint64
 	Origin         Origin // the whole "-A" line
+	// Lossy lists what the input could not say about this rule, one
+	// sentence each: a rule read back from `iptables -L` may have lost
+	// which match module wrote a port, a truncated interface name, its
+	// table... The netfilter package reports these as uncertainties
+	// whenever the rule decides a packet's fate.
+	Lossy []string
 }
 
 // Match is one match: either a base match (Module "" and a single option
