@@ -3,6 +3,8 @@ package engine
 import (
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 
 	"github.com/pktflow/pktflow/internal/conntrack"
 	"github.com/pktflow/pktflow/internal/model"
@@ -33,6 +35,9 @@ type run struct {
 	errFromDest bool
 	// deliveredTo is the node the request was delivered to.
 	deliveredTo string
+	// prefix forces the first random choices; choices records them all.
+	prefix  []bool
+	choices []choice
 	// dropReason is the verdict's reason if nothing follows the last drop
 	// (a drop may be followed by the error the node sends back).
 	dropReason string
@@ -59,10 +64,88 @@ type pctx struct {
 	locallyGenerated bool
 }
 
-// Trace traces a probe and the answer to it.
+// MaxBranches bounds how many random-choice paths one trace enumerates.
+const MaxBranches = 1024
+
+// Trace traces a probe and the answer to it. Where the kernel chooses at
+// random (-m statistic --mode random, multipath routes), every branch is
+// traced with its probability: the result then lists them in Branches.
 func (e *Engine) Trace(p Probe) *trace.Trace {
-	r := &run{e: e, ct: e.newTables(), probe: p,
-		tr: &trace.Trace{Probe: p.String(), Uncertain: []string{}, Hops: []trace.Event{}, Captures: []trace.Capture{}}}
+	var branches []*trace.Trace
+	stack := [][]bool{nil}
+	truncated := false
+	for len(stack) > 0 {
+		if len(branches) == MaxBranches {
+			truncated = true
+			break
+		}
+		prefix := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		r := e.run(p, prefix)
+		branches = append(branches, r.tr)
+		// Every choice made freely (beyond the prefix) as "taken" has an
+		// untaken alternative still to explore; push them so that the
+		// earliest is explored first.
+		for j := len(r.choices) - 1; j >= len(prefix); j-- {
+			if c := r.choices[j]; c.took && c.p < 1 {
+				alt := make([]bool, j+1)
+				for k := 0; k < j; k++ {
+					alt[k] = r.choices[k].took
+				}
+				stack = append(stack, alt)
+			}
+		}
+	}
+	if len(branches) == 1 {
+		return branches[0]
+	}
+	return merge(branches, truncated)
+}
+
+// merge summarises the branches of a trace.
+func merge(bs []*trace.Trace, truncated bool) *trace.Trace {
+	first := bs[0]
+	t := &trace.Trace{Probe: first.Probe, Hops: first.Hops, Captures: first.Captures, Uncertain: []string{}, Branches: bs, Probability: 1}
+	verdicts := map[string]float64{}
+	for _, b := range bs {
+		verdicts[b.Verdict] += b.Probability
+		for _, u := range b.Uncertain {
+			if !slices.Contains(t.Uncertain, u) {
+				t.Uncertain = append(t.Uncertain, u)
+			}
+		}
+	}
+	if truncated {
+		t.Uncertain = append(t.Uncertain, fmt.Sprintf("more than %d random-choice paths: only the first %d were traced", MaxBranches, MaxBranches))
+	}
+	if len(verdicts) == 1 {
+		t.Verdict = first.Verdict
+		t.Reason = fmt.Sprintf("all %d possible paths (a random choice decides which) end the same way; the first: %s", len(bs), first.Reason)
+		return t
+	}
+	t.Verdict = trace.Mixed
+	var parts []string
+	for _, v := range []string{trace.Answered, trace.Refused, trace.Rejected, trace.Dropped} {
+		if pr, ok := verdicts[v]; ok {
+			parts = append(parts, fmt.Sprintf("%s with probability %.1f%%", v, 100*pr))
+		}
+	}
+	t.Reason = fmt.Sprintf("%d possible paths (a random choice decides which): %s", len(bs), strings.Join(parts, ", "))
+	return t
+}
+
+// choice is one random decision taken during a run.
+type choice struct {
+	what string
+	p    float64
+	took bool
+}
+
+// run traces one branch: the first len(prefix) random choices are forced,
+// later ones are taken.
+func (e *Engine) run(p Probe, prefix []bool) *run {
+	r := &run{e: e, ct: e.newTables(), probe: p, prefix: prefix,
+		tr: &trace.Trace{Probe: p.String(), Uncertain: []string{}, Hops: []trace.Event{}, Captures: []trace.Capture{}, Probability: 1}}
 	r.start()
 	if !r.done {
 		if r.dropReason != "" {
@@ -71,7 +154,32 @@ func (e *Engine) Trace(p Probe) *trace.Trace {
 			r.finish(trace.Dropped, "the trace ended without the packet reaching anything (pktflow bug: please report)")
 		}
 	}
-	return r.tr
+	return r
+}
+
+// choose is the engine's answer to a random choice with probability p of
+// being taken: forced by the branch's prefix, else taken (the
+// alternative is explored by another run).
+func (r *run) choose(what string, p float64) bool {
+	i := len(r.choices)
+	took := true
+	if i < len(r.prefix) {
+		took = r.prefix[i]
+	}
+	if p >= 1 {
+		took = true
+	} else if p <= 0 {
+		took = false
+	}
+	r.choices = append(r.choices, choice{what: what, p: p, took: took})
+	if took {
+		r.tr.Probability *= p
+		r.tr.Choices = append(r.tr.Choices, fmt.Sprintf("%s: taken (probability %.4g)", what, p))
+	} else {
+		r.tr.Probability *= 1 - p
+		r.tr.Choices = append(r.tr.Choices, fmt.Sprintf("%s: not taken (probability %.4g)", what, 1-p))
+	}
+	return took
 }
 
 func (r *run) start() {

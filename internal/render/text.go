@@ -18,6 +18,33 @@ import (
 func Text(w io.Writer, t *trace.Trace) error {
 	b := &strings.Builder{}
 	fmt.Fprintf(b, "pktflow trace: %s\n", t.Probe)
+	if len(t.Branches) > 0 {
+		fmt.Fprintf(b, "\n%d possible paths: the kernel chooses at random (or by a flow hash pktflow cannot know) between them.\n", len(t.Branches))
+		for i, br := range t.Branches {
+			fmt.Fprintf(b, "\n######## path %d of %d: probability %.1f%%, verdict %s\n", i+1, len(t.Branches), 100*br.Probability, br.Verdict)
+			for _, c := range br.Choices {
+				fmt.Fprintf(b, "  choice: %s\n", c)
+			}
+			body(b, br)
+		}
+		fmt.Fprintf(b, "\n######## all paths\n")
+		if len(t.Uncertain) > 0 {
+			b.WriteString("\n== uncertain ==\n")
+			for _, u := range t.Uncertain {
+				fmt.Fprintf(b, "  ! %s\n", u)
+			}
+		}
+		fmt.Fprintf(b, "\nverdict: %s\n  %s\n", t.Verdict, t.Reason)
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
+	body(b, t)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// body writes one path: its events, captures, uncertainties and verdict.
+func body(b *strings.Builder, t *trace.Trace) {
 	leg, node := "", ""
 	for _, ev := range t.Hops {
 		if ev.Leg != leg {
@@ -44,8 +71,6 @@ func Text(w io.Writer, t *trace.Trace) error {
 	if len(t.Uncertain) > 0 {
 		fmt.Fprintf(b, "  (uncertain: %d point(s) above could change this result)\n", len(t.Uncertain))
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
 }
 
 // CaptureLine is "NODE IFACE DIR TCPDUMP-LINE", the form the README and

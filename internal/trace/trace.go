@@ -30,6 +30,10 @@ const (
 	Rejected = "rejected"
 	// Dropped: the request or its reply was silently discarded.
 	Dropped = "dropped"
+	// Mixed: the path depends on a choice the kernel makes at random
+	// (-m statistic, ECMP) and the branches end differently; see
+	// Trace.Branches.
+	Mixed = "mixed"
 )
 
 // Event kinds.
@@ -104,4 +108,13 @@ type Trace struct {
 	Uncertain []string  `json:"uncertain"`
 	Hops      []Event   `json:"hops"`
 	Captures  []Capture `json:"captures"`
+	// Probability of this path, when a random choice decides the path
+	// (1 otherwise), and the choices that led to it.
+	Probability float64  `json:"probability"`
+	Choices     []string `json:"choices,omitempty"`
+	// Branches lists every possible path, each a whole trace, when the
+	// kernel chooses at random between several; the top-level hops and
+	// captures are then those of the first branch, and the verdict is
+	// the branches' common verdict or "mixed".
+	Branches []*Trace `json:"branches,omitempty"`
 }
