@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/pktflow/pktflow/internal/conntrack"
@@ -187,6 +188,46 @@ func originSuffix(o model.Origin) string {
 		return fmt.Sprintf(" (%s:%d)", o.File, o.Line)
 	}
 	return " (" + o.File + ")"
+}
+
+// sysctlInt reads an integer sysctl; ok is false when the snapshot lacks it.
+func (ns *nodeState) sysctlInt(key string) (int, model.Sysctl, bool) {
+	v, ok := ns.sysctl(key)
+	if !ok {
+		return 0, v, false
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v.Value))
+	if err != nil {
+		return 0, v, false
+	}
+	return n, v, true
+}
+
+// rpFilterMode is the effective rp_filter of a device: the larger of
+// conf.all.rp_filter and conf.DEV.rp_filter (Linux's default is 0 for
+// both; distributions often set 1 or 2).
+func (ns *nodeState) rpFilterMode(dev string) (int, string) {
+	all, av, aok := ns.sysctlInt("net.ipv4.conf.all.rp_filter")
+	d, dv, dok := ns.sysctlInt("net.ipv4.conf." + dev + ".rp_filter")
+	switch {
+	case !aok && !dok:
+		return 0, ""
+	case dok && d >= all:
+		return d, fmt.Sprintf("net.ipv4.conf.%s.rp_filter = %d%s", dev, d, originSuffix(dv.Origin))
+	}
+	return all, fmt.Sprintf("net.ipv4.conf.all.rp_filter = %d%s", all, originSuffix(av.Origin))
+}
+
+// mtu is the MTU a routed packet must fit: the route's mtu if it has one,
+// else the output device's (1500 when the snapshot does not say).
+func (ns *nodeState) mtu(res *route.Result) (int, string) {
+	if res.Route != nil && res.Route.MTU > 0 {
+		return res.Route.MTU, "route mtu"
+	}
+	if i := ns.ifaces[res.Dev]; i != nil && i.MTU > 0 {
+		return i.MTU, "device mtu"
+	}
+	return 1500, "default device mtu"
 }
 
 func (ns *nodeState) initialTTL() uint8 {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/pktflow/pktflow/internal/model"
+	"github.com/pktflow/pktflow/internal/netfilter"
 	"github.com/pktflow/pktflow/internal/packet"
 	"github.com/pktflow/pktflow/internal/trace"
 )
@@ -320,6 +321,38 @@ func (e *Engine) leadsToFrom(ns *nodeState, dev, mac string) bool {
 	return false
 }
 
+// brNetfilter runs iptables on a frame the bridge forwards between two of
+// its ports, which the kernel does only when br_netfilter is loaded and
+// net.bridge.bridge-nf-call-iptables is 1 (Docker sets it): PREROUTING,
+// FORWARD and POSTROUTING, with -i and -o seeing the bridge device and
+// -m physdev the ports.
+func (r *run) brNetfilter(c *pctx, br, in, out string) bool {
+	ns := c.ns
+	v, ok := ns.sysctl("net.bridge.bridge-nf-call-iptables")
+	if !ok {
+		if ns.nf4.HasTable("filter") || ns.nf4.HasTable("nat") {
+			r.uncertain(ns, fmt.Sprintf("net.bridge.bridge-nf-call-iptables is not in the snapshot: pktflow assumes 0, so traffic bridged on %s skips iptables (Docker hosts usually have 1)", br))
+		}
+		return true
+	}
+	if v.Value != "1" || c.pkt.Is6() {
+		return true
+	}
+	r.note(c.leg, ns, in, fmt.Sprintf("bridge-nf-call-iptables = 1%s: the bridged frame traverses iptables with -i/-o %s and physdev %s → %s", originSuffix(v.Origin), br, in, out))
+	c.iif, c.oif, c.physIn, c.physOut, c.bridged = br, br, in, out, true
+	before := c.pkt
+	if !r.hook(c, netfilter.PreRouting, nil) {
+		return false
+	}
+	if c.pkt.Dst != before.Dst {
+		r.uncertain(ns, fmt.Sprintf("DNAT of a bridged frame on %s: the kernel may route it instead of bridging it, which pktflow does not model", br))
+	}
+	if !r.hook(c, netfilter.Forward, nil) {
+		return false
+	}
+	return r.hook(c, netfilter.PostRouting, nil)
+}
+
 // recvFrame is a frame arriving on a device from its wire.
 func (r *run) recvFrame(ns *nodeState, dev string, p packet.Packet, mac, leg string) {
 	c := &pctx{ns: ns, pkt: p, leg: leg, iif: dev}
@@ -348,8 +381,8 @@ func (r *run) recvFrame(ns *nodeState, dev string, p packet.Packet, mac, leg str
 		}
 		r.emit(trace.Event{Leg: leg, Node: ns.n.Name, Iface: dev, Kind: trace.EvBridge,
 			Message: fmt.Sprintf("bridge %s forwards the frame for %s from %s to %s", br, mac, dev, out)})
-		if v, ok := ns.sysctl("net.bridge.bridge-nf-call-iptables"); ok && v.Value == "1" {
-			r.uncertain(ns, fmt.Sprintf("bridge-nf-call-iptables=1: bridged traffic on %s also traverses iptables, which pktflow does not model yet", br))
+		if !r.brNetfilter(c, br, dev, out) {
+			return
 		}
 		r.capture(c, out, "out")
 		r.crossWire(c, out, mac)

@@ -184,6 +184,9 @@ func (r *run) ipRcv(c *pctx) {
 		r.pickNexthop(c, &res)
 	}
 	c.rt = &res
+	if c.iif != "lo" && !r.rpFilter(c) {
+		return
+	}
 	if res.Type == model.RouteLocal {
 		r.routeEvent(c, &res, "input route: deliver locally")
 		c.local = true
@@ -194,6 +197,43 @@ func (r *run) ipRcv(c *pctx) {
 		return
 	}
 	r.forward(c, &res)
+}
+
+// rpFilter is the reverse-path check of fib_validate_source: with
+// rp_filter 1 (strict) the route back to the source must leave by the
+// device the packet came in on; with 2 (loose) some unicast route back
+// must exist. The value used is the larger of conf.all and the device's.
+func (r *run) rpFilter(c *pctx) bool {
+	mode, why := c.ns.rpFilterMode(c.iif)
+	if mode == 0 || c.ns.external {
+		return true
+	}
+	rev := c.ns.fib.Lookup(route.Query{Dst: c.pkt.Src, Src: c.pkt.Dst, Mark: c.mark})
+	ev := trace.Event{Leg: c.leg, Node: c.ns.n.Name, Iface: c.iif, Kind: trace.EvRoute, Origin: routeOrigin(&rev)}
+	if rev.Err != "" || rev.Type != model.RouteUnicast {
+		r.drop(c, c.iif, fmt.Sprintf("reverse-path filter (%s): no unicast route back to the source %s, so the kernel drops it silently", why, c.pkt.Src), routeOrigin(&rev))
+		return false
+	}
+	if mode == 1 && !usesDev(&rev, c.iif) {
+		r.drop(c, c.iif, fmt.Sprintf("reverse-path filter (%s, strict): the route back to %s leaves by %s, not by %s where the packet arrived, so the kernel drops it silently", why, c.pkt.Src, rev.Dev, c.iif), routeOrigin(&rev))
+		return false
+	}
+	ev.Message = fmt.Sprintf("reverse-path filter (%s) passes: the route back to %s is %s", why, c.pkt.Src, rev.Why)
+	r.emit(ev)
+	return true
+}
+
+// usesDev reports whether a route (any of its paths) leaves by dev.
+func usesDev(res *route.Result, dev string) bool {
+	if res.Dev == dev {
+		return true
+	}
+	for _, nh := range res.Nexthops {
+		if nh.Dev == dev {
+			return true
+		}
+	}
+	return false
 }
 
 // forward is ip_forward: forwarding must be on for the input device, the
@@ -229,6 +269,15 @@ func (r *run) forward(c *pctx, res *route.Result) {
 	if c.pkt.TTL <= 1 {
 		r.drop(c, c.iif, fmt.Sprintf("TTL %d expires here", c.pkt.TTL), nil)
 		r.sendError(c, packet.ICMPTimeExceeded, 0, fmt.Sprintf("TTL expired at %s", c.ns.n.Name))
+		return
+	}
+	if mtu, why := c.ns.mtu(res); c.pkt.DF && ipLen(&c.pkt) > mtu {
+		// ip_forward refuses to forward a DF packet larger than the
+		// path's MTU and tells the sender the MTU to use.
+		msg := fmt.Sprintf("packet of %d bytes with DF set exceeds the MTU %d of %s (%s)", ipLen(&c.pkt), mtu, res.Dev, why)
+		r.drop(c, c.iif, msg, nil)
+		r.errMTU = uint16(mtu)
+		r.sendError(c, packet.ICMPDestUnreach, packet.CodeFragNeeded, fmt.Sprintf("%s at %s", msg, c.ns.n.Name))
 		return
 	}
 	if r.e.fault != FaultNoTTLDecrement {
@@ -366,6 +415,9 @@ func (r *run) sendError(c *pctx, typ, code uint8, why string) {
 	inner := c.pkt
 	inner.Inner = nil
 	e := packet.Packet{Src: errorSource(c), Dst: c.pkt.Src, Proto: packet.ICMP, ICMPType: typ, ICMPCode: code, Inner: &inner}
+	if code == packet.CodeFragNeeded && typ == packet.ICMPDestUnreach {
+		e.ICMPMTU = r.errMTU
+	}
 	e.Len = 8 + ipLen(&inner)
 	if e.Len > 576-20 {
 		e.Len = 576 - 20

@@ -35,6 +35,8 @@ type run struct {
 	errFromDest bool
 	// deliveredTo is the node the request was delivered to.
 	deliveredTo string
+	// errMTU is the MTU a fragmentation-needed error reports.
+	errMTU uint16
 	// prefix forces the first random choices; choices records them all.
 	prefix  []bool
 	choices []choice
@@ -62,6 +64,9 @@ type pctx struct {
 	local bool
 	// locallyGenerated: sent by this node (OUTPUT path).
 	locallyGenerated bool
+	// bridged frames carry their bridge ports for -m physdev.
+	physIn, physOut string
+	bridged         bool
 }
 
 // MaxBranches bounds how many random-choice paths one trace enumerates.
