@@ -411,7 +411,7 @@ func builtins(tbl string, policies map[string]string) []chain {
 
 // chainSet collects a table's chains by name.
 type chainSet struct {
-	order []string
+	order  []string
 	byName map[string]*chain
 }
 
