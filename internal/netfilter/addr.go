@@ -84,8 +84,17 @@ func (m addr128) prefixLen(family int) int {
 // exactly so.
 type addrMask struct {
 	addr, mask addr128
-	// text is the match as iptables-save would print it (10.0.0.0/8).
-	text string
+}
+
+// appendText appends the match as iptables-save prints it (10.0.0.0/8,
+// or 10.0.0.3/255.0.0.255 for a non-contiguous mask).
+func (m *addrMask) appendText(b []byte, family int) []byte {
+	b = m.addr.addr(family).AppendTo(b)
+	b = append(b, '/')
+	if n := m.mask.prefixLen(family); n >= 0 {
+		return strconv.AppendInt(b, int64(n), 10)
+	}
+	return m.mask.addr(family).AppendTo(b)
 }
 
 func (m *addrMask) match(a addr128) bool {
@@ -131,12 +140,6 @@ func parseAddrMask(s string, family int) (addrMask, string) {
 	}
 	am := addrMask{mask: mask}
 	am.addr = toAddr128(a, family).and(mask)
-	am.text = am.addr.addr(family).String() + "/"
-	if n := mask.prefixLen(family); n >= 0 {
-		am.text += strconv.Itoa(n)
-	} else {
-		am.text += mask.addr(family).String()
-	}
 	return am, ""
 }
 
@@ -163,14 +166,21 @@ func parseAddrRange(s string, family int) (lo, hi addr128, ok bool) {
 type ifaceMatch struct {
 	name     string
 	wildcard bool
-	text     string
 }
 
 func parseIface(s string) ifaceMatch {
 	if strings.HasSuffix(s, "+") {
-		return ifaceMatch{name: s[:len(s)-1], wildcard: true, text: s}
+		return ifaceMatch{name: s[:len(s)-1], wildcard: true}
 	}
-	return ifaceMatch{name: s, text: s}
+	return ifaceMatch{name: s}
+}
+
+func (m *ifaceMatch) appendText(b []byte) []byte {
+	b = append(b, m.name...)
+	if m.wildcard {
+		b = append(b, '+')
+	}
+	return b
 }
 
 func (m *ifaceMatch) match(dev string) bool {

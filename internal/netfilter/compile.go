@@ -169,23 +169,25 @@ func compileTable(family int, t *model.Table) (*ctable, []error) {
 		ct.chains[ch.Name] = cc
 	}
 	var checks []pendingCheck
+	shared := map[sharedKey]*target{}
 	for _, ch := range t.Chains {
 		cc := ct.chains[ch.Name]
 		if cc == nil || cc.model != ch {
 			continue
 		}
+		cc.rules = make([]crule, 0, len(ch.Rules))
 		for _, r := range ch.Rules {
 			if r == nil {
 				continue
 			}
-			rc := ruleCompiler{family: family, table: ct, chain: cc, r: r}
+			rc := ruleCompiler{family: family, table: ct, chain: cc, r: r, out: cc.rules, shared: shared}
 			rules, err := rc.compile()
 			if err != nil {
 				errs = append(errs, err)
 				continue
 			}
-			cc.rules = append(cc.rules, rules...)
-			for _, hc := range rc.hooks {
+			cc.rules = rules
+			for _, hc := range rc.hooks[:rc.nhooks] {
 				checks = append(checks, pendingCheck{ch: cc, r: r, hc: hc})
 			}
 		}

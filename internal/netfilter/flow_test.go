@@ -139,7 +139,7 @@ func TestStepMessages(t *testing.T) {
 	checkMessages(t, r, []string{
 		"no conditions (matches every packet) → jump to X",
 		"no conditions (matches every packet) → RETURN to INPUT",
-		"end of chain INPUT: policy DROP of chain INPUT",
+		"end of chain INPUT: policy DROP",
 	})
 }
 

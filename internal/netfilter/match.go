@@ -27,7 +27,7 @@ type matcher interface {
 }
 
 // compileMatch compiles one -m match.
-func (rc *ruleCompiler) compileMatch(m model.Match) (matcher, error) {
+func (rc *ruleCompiler) compileMatch(m *model.Match) (matcher, error) {
 	switch m.Module {
 	case "tcp":
 		if err := rc.requireProto("tcp", packet.TCP); err != nil {
@@ -92,7 +92,7 @@ func (rc *ruleCompiler) compileMatch(m model.Match) (matcher, error) {
 	return &unknownMatch{text: "rule skipped: unknown match " + matchText(m) + "; assumed not matching"}, nil
 }
 
-func (rc *ruleCompiler) unsupported(m model.Match, o model.Option) matcher {
+func (rc *ruleCompiler) unsupported(m *model.Match, o model.Option) matcher {
 	return &unknownMatch{text: "rule skipped: option " + optText(o) + " of " + matchText(m) + " is not modelled; assumed not matching"}
 }
 
@@ -176,20 +176,22 @@ const portWant = "a port 0-65535 or a range a:b (min <= max)"
 
 // portsMatch is -m tcp / -m udp.
 type portsMatch struct {
-	proto         uint8
-	hasS, hasD    bool
-	negS, negD    bool
-	sport, dport  portRange
-	hasF, negF    bool
-	fmask, fcmp   uint8
-	sText, dText  string
-	fText, optUnc string
-	noOptions     string
+	proto        uint8
+	hasS, hasD   bool
+	negS, negD   bool
+	sport, dport portRange
+	hasF, negF   bool
+	fmask, fcmp  uint8
+	sOpt, dOpt   *model.Option
+	fOpt, tcpOpt *model.Option
+	module       string
 }
 
-func (rc *ruleCompiler) compilePorts(m model.Match, proto uint8) (matcher, error) {
-	pm := &portsMatch{proto: proto, noOptions: "-m " + m.Module}
-	for _, o := range m.Options {
+func (rc *ruleCompiler) compilePorts(m *model.Match, proto uint8) (matcher, error) {
+	pm := &portsMatch{proto: proto, module: m.Module}
+	for i := range m.Options {
+		o := m.Options[i]
+		op := &m.Options[i]
 		n := optName(o)
 		switch {
 		case n == "sport" || n == "source-port" || n == "dport" || n == "destination-port":
@@ -202,9 +204,9 @@ func (rc *ruleCompiler) compilePorts(m model.Match, proto uint8) (matcher, error
 				return nil, rc.errf("%s %s: expected %s", o.Name, a, portWant)
 			}
 			if n[0] == 's' {
-				pm.hasS, pm.negS, pm.sport, pm.sText = true, o.Negate, pr, optText(o)
+				pm.hasS, pm.negS, pm.sport, pm.sOpt = true, o.Negate, pr, op
 			} else {
-				pm.hasD, pm.negD, pm.dport, pm.dText = true, o.Negate, pr, optText(o)
+				pm.hasD, pm.negD, pm.dport, pm.dOpt = true, o.Negate, pr, op
 			}
 		case proto == packet.TCP && n == "tcp-flags":
 			if len(o.Args) != 2 {
@@ -215,14 +217,14 @@ func (rc *ruleCompiler) compilePorts(m model.Match, proto uint8) (matcher, error
 			if !ok1 || !ok2 {
 				return nil, rc.errf("--tcp-flags %s %s: expected comma lists of FIN,SYN,RST,PSH,ACK,URG,ALL,NONE", o.Args[0], o.Args[1])
 			}
-			pm.hasF, pm.negF, pm.fmask, pm.fcmp, pm.fText = true, o.Negate, mask, cmp, optText(o)
+			pm.hasF, pm.negF, pm.fmask, pm.fcmp, pm.fOpt = true, o.Negate, mask, cmp, op
 		case proto == packet.TCP && n == "syn":
 			pm.hasF, pm.negF = true, o.Negate
 			pm.fmask = packet.SYN | packet.RST | packet.ACK | packet.FIN
 			pm.fcmp = packet.SYN
-			pm.fText = optText(o)
+			pm.fOpt = op
 		case proto == packet.TCP && n == "tcp-option":
-			pm.optUnc = "rule skipped: " + optText(o) + " needs the packet's TCP options, which pktflow does not model; assumed not matching"
+			pm.tcpOpt = op
 		default:
 			return rc.unsupported(m, o), nil
 		}
@@ -256,17 +258,21 @@ func (m *portsMatch) match(w *walker) bool {
 	if m.hasF && (p.TCPFlags&m.fmask == m.fcmp) == m.negF {
 		return false
 	}
-	if m.optUnc != "" {
-		w.uncertain(m.optUnc)
+	if m.tcpOpt != nil {
+		w.uncertain(m.tcpOptUnc())
 		return false
 	}
 	return true
 }
 
+func (m *portsMatch) tcpOptUnc() string {
+	return "rule skipped: " + optText(*m.tcpOpt) + " needs the packet's TCP options, which pktflow does not model; assumed not matching"
+}
+
 func (m *portsMatch) why(w *walker, b []byte, matched bool) []byte {
 	p := w.pkt
 	if p.Proto != m.proto {
-		b = append(b, m.noOptions...)
+		b = append(append(b, "-m "...), m.module...)
 		b = verb(b, false)
 		return append(b, packet.ProtoName(p.Proto)...)
 	}
@@ -274,7 +280,7 @@ func (m *portsMatch) why(w *walker, b []byte, matched bool) []byte {
 	if m.hasS {
 		ok := m.sport.has(p.SPort) != m.negS
 		if matched || !ok {
-			b = append(b, m.sText...)
+			b = appendOpt(b, m.sOpt)
 			b = verb(b, ok)
 			b = strconv.AppendUint(append(b, "sport "...), uint64(p.SPort), 10)
 			if !ok {
@@ -288,7 +294,7 @@ func (m *portsMatch) why(w *walker, b []byte, matched bool) []byte {
 			if len(b) > start {
 				b = append(b, "; "...)
 			}
-			b = append(b, m.dText...)
+			b = appendOpt(b, m.dOpt)
 			b = verb(b, ok)
 			b = strconv.AppendUint(append(b, "dport "...), uint64(p.DPort), 10)
 			if !ok {
@@ -302,7 +308,7 @@ func (m *portsMatch) why(w *walker, b []byte, matched bool) []byte {
 			if len(b) > start {
 				b = append(b, "; "...)
 			}
-			b = append(b, m.fText...)
+			b = appendOpt(b, m.fOpt)
 			b = verb(b, ok)
 			b = append(append(b, "flags "...), tcpFlagsString(p.TCPFlags)...)
 			if !ok {
@@ -310,21 +316,21 @@ func (m *portsMatch) why(w *walker, b []byte, matched bool) []byte {
 			}
 		}
 	}
-	if m.optUnc != "" {
+	if m.tcpOpt != nil {
 		if len(b) > start {
 			b = append(b, "; "...)
 		}
-		return append(b, m.optUnc...)
+		return append(b, m.tcpOptUnc()...)
 	}
 	if len(b) == start {
-		b = append(b, m.noOptions...)
+		b = append(append(b, "-m "...), m.module...)
 		b = verb(b, true)
 		b = append(b, packet.ProtoName(p.Proto)...)
 	}
 	return b
 }
 
-func (m *portsMatch) pure() bool { return m.optUnc == "" }
+func (m *portsMatch) pure() bool { return m.tcpOpt == nil }
 
 // --- multiport ---
 
@@ -334,10 +340,10 @@ type multiportMatch struct {
 	which  byte // 's', 'd' or 'b' (both: --ports)
 	neg    bool
 	ranges []portRange
-	text   string
+	opt    *model.Option
 }
 
-func (rc *ruleCompiler) compileMultiport(m model.Match) (matcher, error) {
+func (rc *ruleCompiler) compileMultiport(m *model.Match) (matcher, error) {
 	if len(m.Options) != 1 {
 		if len(m.Options) == 0 {
 			return nil, rc.errf("-m multiport needs --sports, --dports or --ports")
@@ -345,7 +351,7 @@ func (rc *ruleCompiler) compileMultiport(m model.Match) (matcher, error) {
 		return nil, rc.errf("-m multiport takes one of --sports, --dports or --ports")
 	}
 	o := m.Options[0]
-	mm := &multiportMatch{neg: o.Negate, text: optText(o)}
+	mm := &multiportMatch{neg: o.Negate, opt: &m.Options[0]}
 	switch optName(o) {
 	case "sports", "source-ports":
 		mm.which = 's'
@@ -397,7 +403,7 @@ func (m *multiportMatch) match(w *walker) bool {
 
 func (m *multiportMatch) why(w *walker, b []byte, matched bool) []byte {
 	p := w.pkt
-	b = append(b, m.text...)
+	b = appendOpt(b, m.opt)
 	b = verb(b, matched)
 	if p.Proto != packet.TCP && p.Proto != packet.UDP {
 		return append(b, "a packet without ports"...)
@@ -420,22 +426,27 @@ func (m *multiportMatch) pure() bool { return true }
 
 // commentMatch is -m comment: it always matches; its text makes the
 // messages of the rule recognisable (kube-proxy names services in it).
-type commentMatch struct{ text string }
+// It is the model's match itself, converted: no allocation per rule.
+type commentMatch model.Match
 
-func (rc *ruleCompiler) compileComment(m model.Match) (matcher, error) {
-	var parts []string
+func (rc *ruleCompiler) compileComment(m *model.Match) (matcher, error) {
 	for _, o := range m.Options {
 		if optName(o) != "comment" {
 			return rc.unsupported(m, o), nil
 		}
-		parts = append(parts, o.Args...)
 	}
-	return &commentMatch{text: "/* " + strings.Join(parts, " ") + " */"}, nil
+	return (*commentMatch)(m), nil
 }
 
 func (m *commentMatch) match(w *walker) bool { return true }
 func (m *commentMatch) why(w *walker, b []byte, matched bool) []byte {
-	return append(b, m.text...)
+	b = append(b, "/*"...)
+	for _, o := range m.Options {
+		for _, a := range o.Args {
+			b = append(append(b, ' '), a...)
+		}
+	}
+	return append(b, " */"...)
 }
 func (m *commentMatch) pure() bool { return true }
 
@@ -472,10 +483,10 @@ type markMatch struct {
 	ct   bool
 	v, m uint32
 	neg  bool
-	text string
+	opt  *model.Option
 }
 
-func (rc *ruleCompiler) compileMark(m model.Match) (matcher, error) {
+func (rc *ruleCompiler) compileMark(m *model.Match) (matcher, error) {
 	if len(m.Options) != 1 || optName(m.Options[0]) != "mark" {
 		if len(m.Options) == 0 {
 			return nil, rc.errf("-m %s needs --mark value[/mask]", m.Module)
@@ -491,7 +502,7 @@ func (rc *ruleCompiler) compileMark(m model.Match) (matcher, error) {
 	if !ok {
 		return nil, rc.errf("--mark %s: expected value[/mask] as 32-bit numbers", a)
 	}
-	return &markMatch{ct: m.Module == "connmark", v: v, m: mask, neg: o.Negate, text: optText(o)}, nil
+	return &markMatch{ct: m.Module == "connmark", v: v, m: mask, neg: o.Negate, opt: &m.Options[0]}, nil
 }
 
 func noConntrack(c *Ctx) bool { return c.State&(CTInvalid|CTUntracked) != 0 }
@@ -511,7 +522,7 @@ func (m *markMatch) why(w *walker, b []byte, matched bool) []byte {
 	if m.ct {
 		b = append(b, "-m connmark "...)
 	}
-	b = append(b, m.text...)
+	b = appendOpt(b, m.opt)
 	b = verb(b, matched)
 	if m.ct {
 		if noConntrack(w.ctx) {
@@ -531,10 +542,10 @@ type icmpMatch struct {
 	typ        uint8
 	cmin, cmax uint8
 	neg        bool
-	text       string
+	opt        *model.Option
 }
 
-func (rc *ruleCompiler) compileICMP(m model.Match, v6 bool) (matcher, error) {
+func (rc *ruleCompiler) compileICMP(m *model.Match, v6 bool) (matcher, error) {
 	opt := "icmp-type"
 	names := icmp4Names
 	if v6 {
@@ -555,7 +566,7 @@ func (rc *ruleCompiler) compileICMP(m model.Match, v6 bool) (matcher, error) {
 	if want != "" {
 		return nil, rc.errf("%s %s: expected %s", o.Name, a, want)
 	}
-	return &icmpMatch{v6: v6, typ: n.typ, cmin: n.cmin, cmax: n.cmax, neg: o.Negate, text: optText(o)}, nil
+	return &icmpMatch{v6: v6, typ: n.typ, cmin: n.cmin, cmax: n.cmax, neg: o.Negate, opt: &m.Options[0]}, nil
 }
 
 func (m *icmpMatch) match(w *walker) bool {
@@ -571,7 +582,7 @@ func (m *icmpMatch) match(w *walker) bool {
 }
 
 func (m *icmpMatch) why(w *walker, b []byte, matched bool) []byte {
-	b = append(b, m.text...)
+	b = appendOpt(b, m.opt)
 	b = verb(b, matched)
 	p := w.pkt
 	b = strconv.AppendUint(append(b, "type "...), uint64(p.ICMPType), 10)
@@ -590,7 +601,7 @@ type iprangeMatch struct {
 	sText, dText string
 }
 
-func (rc *ruleCompiler) compileIPRange(m model.Match) (matcher, error) {
+func (rc *ruleCompiler) compileIPRange(m *model.Match) (matcher, error) {
 	im := &iprangeMatch{}
 	for _, o := range m.Options {
 		n := optName(o)
@@ -661,12 +672,14 @@ type statisticMatch struct {
 	p          float64
 	every, pkt uint64
 	neg        bool
-	text, what string
-	uncText    string
+	// what describes the choice for Ctx.Choose: the rule and the match
+	// as written; what[textAt:] is the match alone.
+	what   string
+	textAt int
 }
 
-func (rc *ruleCompiler) compileStatistic(m model.Match) (matcher, error) {
-	sm := &statisticMatch{text: matchText(m)}
+func (rc *ruleCompiler) compileStatistic(m *model.Match) (matcher, error) {
+	sm := &statisticMatch{}
 	mode := ""
 	hasP, hasEvery := false, false
 	for _, o := range m.Options {
@@ -733,8 +746,8 @@ func (rc *ruleCompiler) compileStatistic(m model.Match) (matcher, error) {
 	default:
 		return nil, rc.errf("-m statistic needs --mode random or --mode nth")
 	}
-	sm.what = ruleRef(rc.table.name, rc.chain.name, rc.r) + ": " + sm.text
-	sm.uncText = sm.text + ": random choice not enumerated (no Ctx.Choose); assumed taken"
+	ref := ruleRef(rc.table.name, rc.chain.name, rc.r) + ": "
+	sm.what, sm.textAt = string(appendMatch([]byte(ref), m)), len(ref)
 	return sm, nil
 }
 
@@ -743,14 +756,14 @@ func (m *statisticMatch) match(w *walker) bool {
 		return (w.ctx.NthPacket%m.every == m.pkt) != m.neg
 	}
 	if w.ctx.Choose == nil {
-		w.uncertain(m.uncText)
+		w.uncertain(m.what[m.textAt:] + ": random choice not enumerated (no Ctx.Choose); assumed taken")
 		return true
 	}
 	return w.ctx.Choose(m.what, m.p) != m.neg
 }
 
 func (m *statisticMatch) why(w *walker, b []byte, matched bool) []byte {
-	b = append(b, m.text...)
+	b = append(b, m.what[m.textAt:]...)
 	if !m.random {
 		b = verb(b, matched)
 		return strconv.AppendUint(append(b, "packet number "...), w.ctx.NthPacket, 10)
@@ -776,7 +789,7 @@ type limitMatch struct {
 	text  string
 }
 
-func (rc *ruleCompiler) compileLimit(m model.Match) (matcher, error) {
+func (rc *ruleCompiler) compileLimit(m *model.Match) (matcher, error) {
 	lm := &limitMatch{}
 	for _, o := range m.Options {
 		if optName(o) == "hashlimit-above" {

@@ -32,13 +32,12 @@ func parseStates(s string, withNAT bool) (CTState, bool) {
 type stateMatch struct {
 	states CTState
 	neg    bool
-	text   string
-	unc    string
+	opt    *model.Option
 }
 
 const stateMask = CTNew | CTEstablished | CTRelated | CTInvalid | CTUntracked
 
-func (rc *ruleCompiler) compileState(m model.Match) (matcher, error) {
+func (rc *ruleCompiler) compileState(m *model.Match) (matcher, error) {
 	if len(m.Options) != 1 || optName(m.Options[0]) != "state" {
 		if len(m.Options) == 0 {
 			return nil, rc.errf("-m state needs --state")
@@ -54,22 +53,27 @@ func (rc *ruleCompiler) compileState(m model.Match) (matcher, error) {
 	if !ok {
 		return nil, rc.errf("--state %s: expected a comma list of INVALID, NEW, ESTABLISHED, RELATED, UNTRACKED", a)
 	}
-	t := optText(o)
-	return &stateMatch{states: st, neg: o.Negate, text: t,
-		unc: "rule skipped: " + t + " needs the conntrack state, which the context does not give; assumed not matching"}, nil
+	return &stateMatch{states: st, neg: o.Negate, opt: &m.Options[0]}, nil
+}
+
+func stateUnknown(o *model.Option) string {
+	return "rule skipped: " + optText(*o) + " needs the conntrack state, which the context does not give; assumed not matching"
 }
 
 func (m *stateMatch) match(w *walker) bool {
 	s := w.ctx.State & stateMask
 	if s == 0 {
-		w.uncertain(m.unc)
+		w.uncertain(stateUnknown(m.opt))
 		return false
 	}
 	return (s&m.states != 0) != m.neg
 }
 
 func (m *stateMatch) why(w *walker, b []byte, matched bool) []byte {
-	b = append(b, m.text...)
+	if w.ctx.State&stateMask == 0 {
+		return append(b, stateUnknown(m.opt)...)
+	}
+	b = appendOpt(b, m.opt)
 	b = verb(b, matched)
 	return append(append(b, "state "...), stateString(w.ctx.State&stateMask)...)
 }
@@ -106,13 +110,13 @@ type ctMatch struct {
 	addrs    [4]addrMask  // origsrc, origdst, replsrc, repldst
 	ports    [4]portRange // origsrcport, origdstport, replsrcport, repldstport
 	status   CTStatus
-	texts    [13]string
-	unc      string
+	opts13   [13]*model.Option
 }
 
-func (rc *ruleCompiler) compileConntrack(m model.Match) (matcher, error) {
+func (rc *ruleCompiler) compileConntrack(m *model.Match) (matcher, error) {
 	cm := &ctMatch{}
-	for _, o := range m.Options {
+	for oi := range m.Options {
+		o := m.Options[oi]
 		n := optName(o)
 		var bit uint16
 		var idx int
@@ -156,7 +160,7 @@ func (rc *ruleCompiler) compileConntrack(m model.Match) (matcher, error) {
 		}
 		for i := 0; i < 13; i++ {
 			if bit == 1<<i {
-				cm.texts[i] = optText(o)
+				cm.opts13[i] = &m.Options[oi]
 			}
 		}
 		switch bit {
@@ -203,8 +207,6 @@ func (rc *ruleCompiler) compileConntrack(m model.Match) (matcher, error) {
 				}
 				cm.status |= ctStatusBits[i]
 			}
-		case ctoExpire:
-			cm.unc = "rule skipped: " + optText(o) + " needs the connection's remaining lifetime, which pktflow does not model; assumed not matching"
 		}
 	}
 	return cm, nil
@@ -248,7 +250,7 @@ func (m *ctMatch) eval(w *walker) (failed uint16, unc string) {
 	if m.opts&ctoState != 0 {
 		st := c.State
 		if st&stateMask == 0 {
-			return ctoState, "rule skipped: " + m.texts[0] + " needs the conntrack state, which the context does not give; assumed not matching"
+			return ctoState, stateUnknown(m.opts13[0])
 		}
 		if (st&m.states != 0) == (m.neg&ctoState != 0) {
 			return ctoState, ""
@@ -270,7 +272,7 @@ func (m *ctMatch) eval(w *walker) (failed uint16, unc string) {
 			continue
 		}
 		if !addrs[i].IsValid() {
-			return bit, "rule skipped: " + m.texts[3+i] + " needs the connection's tuple, which the context does not give; assumed not matching"
+			return bit, "rule skipped: " + optText(*m.opts13[3+i]) + " needs the connection's tuple, which the context does not give; assumed not matching"
 		}
 		if m.addrs[i].match(toAddr128(addrs[i], w.family)) == (m.neg&bit != 0) {
 			return bit, ""
@@ -286,7 +288,7 @@ func (m *ctMatch) eval(w *walker) (failed uint16, unc string) {
 			continue
 		}
 		if !addrs[i&^1].IsValid() {
-			return bit, "rule skipped: " + m.texts[7+i] + " needs the connection's tuple, which the context does not give; assumed not matching"
+			return bit, "rule skipped: " + optText(*m.opts13[7+i]) + " needs the connection's tuple, which the context does not give; assumed not matching"
 		}
 		if m.ports[i].has(ports[i]) == (m.neg&bit != 0) {
 			return bit, ""
@@ -301,14 +303,14 @@ func (m *ctMatch) eval(w *walker) (failed uint16, unc string) {
 		case m.status&^clear == 0:
 			hit = false
 		default:
-			return ctoStatus, "rule skipped: " + m.texts[11] + ": the connection's status is not known for state " + stateString(c.State) + "; assumed not matching"
+			return ctoStatus, "rule skipped: " + optText(*m.opts13[11]) + ": the connection's status is not known for state " + stateString(c.State) + "; assumed not matching"
 		}
 		if hit == (m.neg&ctoStatus != 0) {
 			return ctoStatus, ""
 		}
 	}
-	if m.unc != "" {
-		return ctoExpire, m.unc
+	if m.opts&ctoExpire != 0 {
+		return ctoExpire, "rule skipped: " + optText(*m.opts13[12]) + " needs the connection's remaining lifetime, which pktflow does not model; assumed not matching"
 	}
 	return 0, ""
 }
@@ -327,7 +329,7 @@ func (m *ctMatch) describe(w *walker, b []byte, bit uint16, ok bool) []byte {
 	var i int
 	for i = 0; i < 13 && bit != 1<<i; i++ {
 	}
-	b = append(b, m.texts[i]...)
+	b = appendOpt(b, m.opts13[i])
 	b = verb(b, ok)
 	switch bit {
 	case ctoState:
@@ -402,12 +404,12 @@ type addrtypeMatch struct {
 	negS, negD        bool
 	src, dst          AddrType
 	limitIn, limitOut bool
-	sText, dText      string
-	unc               string
+	sOpt, dOpt        *model.Option
+	m                 *model.Match
 }
 
-func (rc *ruleCompiler) compileAddrtype(m model.Match) (matcher, error) {
-	am := &addrtypeMatch{}
+func (rc *ruleCompiler) compileAddrtype(m *model.Match) (matcher, error) {
+	am := &addrtypeMatch{m: m}
 	parse := func(o model.Option) (AddrType, error) {
 		a, err := rc.arg(o)
 		if err != nil {
@@ -423,14 +425,15 @@ func (rc *ruleCompiler) compileAddrtype(m model.Match) (matcher, error) {
 		}
 		return t, nil
 	}
-	for _, o := range m.Options {
+	for i := range m.Options {
+		o := m.Options[i]
 		var err error
 		switch optName(o) {
 		case "src-type":
-			am.hasS, am.negS, am.sText = true, o.Negate, optText(o)
+			am.hasS, am.negS, am.sOpt = true, o.Negate, &m.Options[i]
 			am.src, err = parse(o)
 		case "dst-type":
-			am.hasD, am.negD, am.dText = true, o.Negate, optText(o)
+			am.hasD, am.negD, am.dOpt = true, o.Negate, &m.Options[i]
 			am.dst, err = parse(o)
 		case "limit-iface-in":
 			am.limitIn = true
@@ -457,8 +460,11 @@ func (rc *ruleCompiler) compileAddrtype(m model.Match) (matcher, error) {
 			return nil, rc.errf("ip6tables addrtype supports neither BROADCAST, BLACKHOLE nor PROHIBIT and later types")
 		}
 	}
-	am.unc = "rule skipped: " + matchText(m) + " needs the node's address types (Ctx.AddrType is nil); assumed not matching"
 	return am, nil
+}
+
+func (m *addrtypeMatch) unc() string {
+	return "rule skipped: " + matchText(m.m) + " needs the node's address types (Ctx.AddrType is nil); assumed not matching"
 }
 
 func (m *addrtypeMatch) dev(c *Ctx) string {
@@ -474,7 +480,7 @@ func (m *addrtypeMatch) dev(c *Ctx) string {
 func (m *addrtypeMatch) match(w *walker) bool {
 	f := w.ctx.AddrType
 	if f == nil {
-		w.uncertain(m.unc)
+		w.uncertain(m.unc())
 		return false
 	}
 	dev := m.dev(w.ctx)
@@ -490,18 +496,18 @@ func (m *addrtypeMatch) match(w *walker) bool {
 func (m *addrtypeMatch) why(w *walker, b []byte, matched bool) []byte {
 	f := w.ctx.AddrType
 	if f == nil {
-		return append(b, m.unc...)
+		return append(b, m.unc()...)
 	}
 	dev := m.dev(w.ctx)
 	start := len(b)
-	one := func(text string, a netip.Addr, want AddrType, neg bool, what string) bool {
+	one := func(opt *model.Option, a netip.Addr, want AddrType, neg bool, what string) bool {
 		t := f(a, dev)
 		ok := (t&want != 0) != neg
 		if matched || !ok {
 			if len(b) > start {
 				b = append(b, "; "...)
 			}
-			b = append(b, text...)
+			b = appendOpt(b, opt)
 			b = verb(b, ok)
 			b = appendAddr(append(b, what...), a)
 			b = append(append(append(b, " ("...), addrTypeString(t)...), ')')
@@ -511,11 +517,11 @@ func (m *addrtypeMatch) why(w *walker, b []byte, matched bool) []byte {
 		}
 		return ok
 	}
-	if m.hasS && !one(m.sText, w.pkt.Src, m.src, m.negS, "src ") {
+	if m.hasS && !one(m.sOpt, w.pkt.Src, m.src, m.negS, "src ") {
 		return b
 	}
 	if m.hasD {
-		one(m.dText, w.pkt.Dst, m.dst, m.negD, "dst ")
+		one(m.dOpt, w.pkt.Dst, m.dst, m.negD, "dst ")
 	}
 	return b
 }

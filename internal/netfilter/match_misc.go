@@ -31,7 +31,7 @@ type physdevMatch struct {
 	text      string
 }
 
-func (rc *ruleCompiler) compilePhysdev(m model.Match) (matcher, error) {
+func (rc *ruleCompiler) compilePhysdev(m *model.Match) (matcher, error) {
 	pm := &physdevMatch{text: matchText(m)}
 	for _, o := range m.Options {
 		var bit uint8
@@ -125,7 +125,7 @@ type macMatch struct {
 	unc  string
 }
 
-func (rc *ruleCompiler) compileMAC(m model.Match) (matcher, error) {
+func (rc *ruleCompiler) compileMAC(m *model.Match) (matcher, error) {
 	if len(m.Options) != 1 || optName(m.Options[0]) != "mac-source" {
 		if len(m.Options) == 0 {
 			return nil, rc.errf("-m mac needs --mac-source")
@@ -184,7 +184,7 @@ type lengthMatch struct {
 	unc  string
 }
 
-func (rc *ruleCompiler) compileLength(m model.Match) (matcher, error) {
+func (rc *ruleCompiler) compileLength(m *model.Match) (matcher, error) {
 	if len(m.Options) != 1 || optName(m.Options[0]) != "length" {
 		if len(m.Options) == 0 {
 			return nil, rc.errf("-m length needs --length")
@@ -258,7 +258,7 @@ type ttlMatch struct {
 	text string
 }
 
-func (rc *ruleCompiler) compileTTL(m model.Match) (matcher, error) {
+func (rc *ruleCompiler) compileTTL(m *model.Match) (matcher, error) {
 	if len(m.Options) != 1 {
 		if len(m.Options) == 0 {
 			return nil, rc.errf("-m %s needs --%s-eq, --%s-lt or --%s-gt", m.Module, m.Module, m.Module, m.Module)
@@ -332,7 +332,7 @@ type pkttypeMatch struct {
 	text string
 }
 
-func (rc *ruleCompiler) compilePkttype(m model.Match) (matcher, error) {
+func (rc *ruleCompiler) compilePkttype(m *model.Match) (matcher, error) {
 	if len(m.Options) != 1 || optName(m.Options[0]) != "pkt-type" {
 		if len(m.Options) == 0 {
 			return nil, rc.errf("-m pkttype needs --pkt-type")

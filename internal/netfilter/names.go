@@ -33,8 +33,9 @@ var protoNames = map[string]uint8{
 
 // parseProto parses a -p / --ctproto argument.
 func parseProto(s string) (uint8, bool) {
-	if n, err := strconv.ParseUint(s, 0, 8); err == nil {
-		return uint8(n), true
+	if s != "" && s[0] >= '0' && s[0] <= '9' {
+		n, err := strconv.ParseUint(s, 0, 8)
+		return uint8(n), err == nil
 	}
 	p, ok := protoNames[strings.ToLower(s)]
 	return p, ok
@@ -61,11 +62,21 @@ var serviceNames = map[string]uint16{
 
 // parsePort parses one port, numeric or a service name.
 func parsePort(s string) (uint16, bool) {
-	if n, err := strconv.ParseUint(s, 10, 16); err == nil {
-		return uint16(n), true
+	if isDigits(s) {
+		n, err := strconv.ParseUint(s, 10, 16)
+		return uint16(n), err == nil
 	}
 	p, ok := serviceNames[strings.ToLower(s)]
 	return p, ok
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // icmpName is one --icmp-type / --icmpv6-type name: a type and a code

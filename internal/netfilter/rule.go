@@ -20,41 +20,50 @@ type ruleCompiler struct {
 	hasProto bool
 	negProto bool
 
-	hooks []hookConstraint
+	hooks  [3]hookConstraint
+	nhooks int
+	// shared holds the targets without options (ACCEPT, -j CHAIN ...),
+	// which every rule using them shares.
+	shared map[sharedKey]*target
+	// out is the chain's compiled rules so far: compile appends to it.
+	out []crule
 }
 
 // optName returns an option name without its leading dashes.
 func optName(o model.Option) string { return strings.TrimLeft(o.Name, "-") }
 
-// optText renders an option as written: "! --dport 80".
-func optText(o model.Option) string {
-	var b strings.Builder
+// optText renders an option as written: "! --dport 80". Compiled
+// matchers keep pointers to their model options and render them with
+// appendOpt only when a message needs them, so that compiling 100k rules
+// does not build 100k strings nobody reads.
+func optText(o model.Option) string { return string(appendOpt(nil, &o)) }
+
+// appendOpt appends an option as written.
+func appendOpt(b []byte, o *model.Option) []byte {
 	if o.Negate {
-		b.WriteString("! ")
+		b = append(b, "! "...)
 	}
-	b.WriteString(o.Name)
+	b = append(b, o.Name...)
 	for _, a := range o.Args {
-		b.WriteByte(' ')
+		b = append(b, ' ')
 		if a == "" || strings.ContainsAny(a, " \t\"") {
-			b.WriteString(quote(a))
+			b = append(append(append(b, '"'), strings.ReplaceAll(a, `"`, `\"`)...), '"')
 		} else {
-			b.WriteString(a)
+			b = append(b, a...)
 		}
 	}
-	return b.String()
-}
-
-func quote(s string) string {
-	return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"`
+	return b
 }
 
 // matchText renders a whole -m match as written.
-func matchText(m model.Match) string {
-	parts := []string{"-m " + m.Module}
-	for _, o := range m.Options {
-		parts = append(parts, optText(o))
+func matchText(m *model.Match) string { return string(appendMatch(nil, m)) }
+
+func appendMatch(b []byte, m *model.Match) []byte {
+	b = append(append(b, "-m "...), m.Module...)
+	for i := range m.Options {
+		b = appendOpt(append(b, ' '), &m.Options[i])
 	}
-	return strings.Join(parts, " ")
+	return b
 }
 
 func (rc *ruleCompiler) errf(format string, args ...any) error {
@@ -70,7 +79,10 @@ func (rc *ruleCompiler) arg(o model.Option) (string, error) {
 }
 
 func (rc *ruleCompiler) addHooks(allowed uint8, what string) {
-	rc.hooks = append(rc.hooks, hookConstraint{allowed: allowed, what: what})
+	if rc.nhooks < len(rc.hooks) {
+		rc.hooks[rc.nhooks] = hookConstraint{allowed: allowed, what: what}
+		rc.nhooks++
+	}
 }
 
 const (
@@ -81,16 +93,16 @@ const (
 	hPost = uint8(1) << PostRouting
 )
 
-// compile turns the rule into one crule, or several when -s/-d list
-// several addresses (iptables expands "-s a,b" into one rule per address
-// when it inserts them, so each copy is evaluated, in order).
+// compile appends the rule to rc.out as one crule, or several when -s/-d
+// list several addresses (iptables expands "-s a,b" into one rule per
+// address when it inserts them, so each copy is evaluated, in order).
 func (rc *ruleCompiler) compile() ([]crule, error) {
 	r := rc.r
 	var base crule
 	base.m = r
-	var srcs, dsts []string
+	var srcs, dsts string
 	var srcNeg, dstNeg bool
-	seen := map[string]bool{}
+	var seen uint8
 	for _, m := range r.Matches {
 		if m.Module != "" {
 			continue
@@ -113,10 +125,11 @@ func (rc *ruleCompiler) compile() ([]crule, error) {
 			default:
 				return nil, rc.errf("unknown base option %s: expected -s, -d, -i, -o, -p or -f", o.Name)
 			}
-			if seen[name] {
+			bit := uint8(1) << strings.IndexByte("sdiopf", name[0])
+			if seen&bit != 0 {
 				return nil, rc.errf("option -%s given twice: iptables allows it once per rule", name)
 			}
-			seen[name] = true
+			seen |= bit
 			if name == "f" {
 				if rc.family == 6 {
 					return nil, rc.errf("-f is not an ip6tables option: expected -m frag")
@@ -133,9 +146,9 @@ func (rc *ruleCompiler) compile() ([]crule, error) {
 			}
 			switch name {
 			case "s":
-				srcs, srcNeg = strings.Split(a, ","), o.Negate
+				srcs, srcNeg = a, o.Negate
 			case "d":
-				dsts, dstNeg = strings.Split(a, ","), o.Negate
+				dsts, dstNeg = a, o.Negate
 			case "i", "o":
 				// iptables refuses -o where there is no output device yet
 				// and -i where there is no input device (a locally
@@ -149,10 +162,6 @@ func (rc *ruleCompiler) compile() ([]crule, error) {
 					return nil, rc.errf("-o cannot be used in %s: the output interface is not known before routing", r.Chain)
 				}
 				im := parseIface(a)
-				im.text = "-" + name + " " + a
-				if o.Negate {
-					im.text = "! " + im.text
-				}
 				bit := bIn
 				if name == "o" {
 					bit = bOut
@@ -187,8 +196,17 @@ func (rc *ruleCompiler) compile() ([]crule, error) {
 			}
 		}
 	}
-	var mods []matcher
-	for _, m := range r.Matches {
+	nmods := 0
+	for i := range r.Matches {
+		if r.Matches[i].Module != "" {
+			nmods++
+		}
+	}
+	if nmods > 0 {
+		base.mods = make([]matcher, 0, nmods)
+	}
+	for i := range r.Matches {
+		m := &r.Matches[i]
 		if m.Module == "" {
 			continue
 		}
@@ -196,46 +214,31 @@ func (rc *ruleCompiler) compile() ([]crule, error) {
 		if err != nil {
 			return nil, err
 		}
-		mods = append(mods, mt)
+		base.mods = append(base.mods, mt)
 	}
-	base.mods = mods
 	tg, err := rc.compileTarget()
 	if err != nil {
 		return nil, err
 	}
 	base.tgt = tg
 
-	parse := func(list []string, neg bool, opt string) ([]addrMask, error) {
-		if list == nil {
-			return nil, nil
-		}
-		out := make([]addrMask, 0, len(list))
-		for _, s := range list {
-			am, want := parseAddrMask(s, rc.family)
-			if want != "" {
-				return nil, rc.errf("%s %s: expected %s", opt, s, want)
-			}
-			am.text = opt + " " + am.text
-			if neg {
-				am.text = "! " + am.text
-			}
-			out = append(out, am)
-		}
-		return out, nil
-	}
-	srcM, err := parse(srcs, srcNeg, "-s")
+	var srcArr, dstArr [1]addrMask
+	srcM, err := rc.parseAddrs(srcs, "-s", srcArr[:0])
 	if err != nil {
 		return nil, err
 	}
-	dstM, err := parse(dsts, dstNeg, "-d")
+	dstM, err := rc.parseAddrs(dsts, "-d", dstArr[:0])
 	if err != nil {
 		return nil, err
 	}
 	if srcNeg && len(srcM) > 1 || dstNeg && len(dstM) > 1 {
 		return nil, rc.errf("! with several addresses: iptables refuses to negate an address list")
 	}
+	if srcM == nil && dstM == nil {
+		return append(rc.out, base), nil
+	}
 	if srcM == nil {
-		srcM = []addrMask{{}}
+		srcM = srcArr[:1]
 	} else {
 		base.has |= bSrc
 		if srcNeg {
@@ -243,14 +246,14 @@ func (rc *ruleCompiler) compile() ([]crule, error) {
 		}
 	}
 	if dstM == nil {
-		dstM = []addrMask{{}}
+		dstM = dstArr[:1]
 	} else {
 		base.has |= bDst
 		if dstNeg {
 			base.neg |= bDst
 		}
 	}
-	out := make([]crule, 0, len(srcM)*len(dstM))
+	out := rc.out
 	for _, s := range srcM {
 		for _, d := range dstM {
 			cr := base
@@ -259,6 +262,26 @@ func (rc *ruleCompiler) compile() ([]crule, error) {
 		}
 	}
 	return out, nil
+}
+
+// parseAddrs parses an -s/-d argument, a comma list of addresses, into
+// buf (a one-element array on the caller's stack covers the usual case).
+func (rc *ruleCompiler) parseAddrs(list, opt string, buf []addrMask) ([]addrMask, error) {
+	if list == "" {
+		return nil, nil
+	}
+	for {
+		s, rest, more := strings.Cut(list, ",")
+		am, want := parseAddrMask(s, rc.family)
+		if want != "" {
+			return nil, rc.errf("%s %s: expected %s", opt, s, want)
+		}
+		buf = append(buf, am)
+		if !more {
+			return buf, nil
+		}
+		list = rest
+	}
 }
 
 // requireProto checks that the rule has the non-negated -p an extension

@@ -107,10 +107,20 @@ type walker struct {
 	res      Result
 	frames   []frame
 	uncs     []string
-	buf      []byte
 	useIndex bool
 	checks   *[]RuleCheck
+	// msgs holds the text of every step message of the walk; pend says
+	// which bytes belong to which step. One string conversion at the end
+	// gives all steps their messages: one allocation instead of one per
+	// step.
+	msgs   []byte
+	mstart int
+	pend   []pendMsg
+	// steps collects the walk's steps; the Result gets an exact-size copy.
+	steps []Step
 }
+
+type pendMsg struct{ step, a, b int }
 
 var walkerPool = sync.Pool{New: func() any { return new(walker) }}
 
@@ -133,9 +143,20 @@ func (c *Compiled) run(table string, hook Hook, ctx *Ctx, checks *[]RuleCheck, u
 	w.family = c.family
 	w.src = toAddr128(w.pkt.Src, c.family)
 	w.dst = toAddr128(w.pkt.Dst, c.family)
-	w.res = Result{Verdict: Accept, Steps: make([]Step, 0, 4)}
+	w.res = Result{Verdict: Accept}
 	w.base = t.hooks[hook]
 	w.walk()
+	if len(w.pend) > 0 {
+		all := string(w.msgs)
+		for _, p := range w.pend {
+			w.steps[p.step].Message = all[p.a:p.b]
+		}
+	}
+	if len(w.steps) > 0 {
+		w.res.Steps = append([]Step(nil), w.steps...)
+	}
+	clear(w.steps)
+	w.msgs, w.pend, w.steps = w.msgs[:0], w.pend[:0], w.steps[:0]
 	res := w.res
 	w.res = Result{}
 	w.c, w.tbl, w.ctx, w.pkt, w.checks, w.base = nil, nil, nil, nil, nil, nil
@@ -164,7 +185,7 @@ func (w *walker) flushUnc(ch *cchain, r *crule, matched bool) {
 	for _, u := range w.uncs {
 		w.res.Uncertain = append(w.res.Uncertain, ref+": "+u)
 		if !matched {
-			w.res.Steps = append(w.res.Steps, Step{Table: ch.table, Chain: ch.name, Rule: r.m, What: "uncertain", Message: u})
+			w.steps = append(w.steps, Step{Table: ch.table, Chain: ch.name, Rule: r.m, What: "uncertain", Message: u})
 		}
 	}
 	w.uncs = w.uncs[:0]
@@ -249,29 +270,26 @@ func (r *crule) baseFail(w *walker) uint8 {
 
 // baseWhy appends the description of one base match.
 func (w *walker) baseWhy(b []byte, r *crule, bit uint8, ok bool) []byte {
+	if r.neg&bit != 0 {
+		b = append(b, "! "...)
+	}
 	switch bit {
 	case bSrc:
-		b = verb(append(b, r.src.text...), ok)
+		b = verb(r.src.appendText(append(b, "-s "...), w.family), ok)
 		return appendAddr(append(b, "src "...), w.pkt.Src)
 	case bDst:
-		b = verb(append(b, r.dst.text...), ok)
+		b = verb(r.dst.appendText(append(b, "-d "...), w.family), ok)
 		return appendAddr(append(b, "dst "...), w.pkt.Dst)
 	case bIn:
-		b = verb(append(b, r.in.text...), ok)
+		b = verb(r.in.appendText(append(b, "-i "...)), ok)
 		return appendIface(append(b, "in "...), w.ctx.InIface)
 	case bOut:
-		b = verb(append(b, r.out.text...), ok)
+		b = verb(r.out.appendText(append(b, "-o "...)), ok)
 		return appendIface(append(b, "out "...), w.ctx.OutIface)
 	case bProto:
-		if r.neg&bProto != 0 {
-			b = append(b, "! "...)
-		}
 		b = append(append(b, "-p "...), packet.ProtoName(r.proto)...)
 		return append(verb(b, ok), packet.ProtoName(w.pkt.Proto)...)
 	case bFrag:
-		if r.neg&bFrag != 0 {
-			b = append(b, "! "...)
-		}
 		b = verb(append(b, "-f"...), ok)
 		return append(b, "a packet that is not a non-first fragment"...)
 	}
@@ -302,16 +320,21 @@ func (w *walker) reasons(b []byte, r *crule) []byte {
 	return b
 }
 
-// step records a rule step whose message is the rule's reasons followed
-// by an effect built by the caller in w.buf.
+// step records a rule step whose message is what was appended to w.msgs
+// since begin: b is w.msgs with the message appended.
 func (w *walker) step(ch *cchain, r *crule, what string, b []byte) {
-	w.res.Steps = append(w.res.Steps, Step{Table: ch.table, Chain: ch.name, Rule: r.m, What: what, Message: string(b)})
-	w.buf = b[:0]
+	w.stepRaw(ch, r, what, b)
+}
+
+// begin starts a step message in w.msgs.
+func (w *walker) begin() []byte {
+	w.mstart = len(w.msgs)
+	return w.msgs
 }
 
 // start begins a rule step message: the reasons and an arrow.
 func (w *walker) start(r *crule) []byte {
-	b := w.reasons(w.buf[:0], r)
+	b := w.reasons(w.begin(), r)
 	return append(b, " → "...)
 }
 
@@ -319,8 +342,17 @@ func (w *walker) policy(ch *cchain, why string) {
 	w.res.Verdict = ch.policy
 	w.res.Reject = ""
 	w.res.NAT = nil
-	w.res.Steps = append(w.res.Steps, Step{Table: ch.table, Chain: ch.name, What: "policy",
-		Message: why + ": policy " + ch.policy.String() + " of chain " + ch.name})
+	b := append(w.begin(), why...)
+	if why == "end of chain" {
+		// "end of chain INPUT: policy DROP"
+		b = append(append(append(b, ' '), ch.name...), ": policy "...)
+		b = append(b, ch.policy.String()...)
+	} else {
+		// "no calling chain left: policy DROP of chain INPUT"
+		b = append(append(b, ": policy "...), ch.policy.String()...)
+		b = append(append(b, " of chain "...), ch.name...)
+	}
+	w.stepRaw(ch, nil, "policy", b)
 }
 
 // ret leaves the top chain, by RETURN (r set) or by falling off the end
@@ -335,7 +367,7 @@ func (w *walker) ret(r *crule, from *cchain) bool {
 		b = w.start(r)
 		b = append(b, "RETURN"...)
 	} else {
-		b = append(w.buf[:0], "end of chain "...)
+		b = append(w.begin(), "end of chain "...)
 		b = append(b, from.name...)
 	}
 	if len(w.frames) == 0 {
@@ -362,8 +394,9 @@ func (w *walker) stepRaw(ch *cchain, r *crule, what string, b []byte) {
 	if r != nil {
 		mr = r.m
 	}
-	w.res.Steps = append(w.res.Steps, Step{Table: ch.table, Chain: ch.name, Rule: mr, What: what, Message: string(b)})
-	w.buf = b[:0]
+	w.pend = append(w.pend, pendMsg{step: len(w.steps), a: w.mstart, b: len(b)})
+	w.steps = append(w.steps, Step{Table: ch.table, Chain: ch.name, Rule: mr, What: what})
+	w.msgs = b
 }
 
 func (w *walker) walk() {
@@ -374,7 +407,7 @@ func (w *walker) walk() {
 		i := f.next()
 		if i < 0 {
 			if ch.builtin {
-				w.policy(ch, "end of chain "+ch.name)
+				w.policy(ch, "end of chain")
 				return
 			}
 			if w.ret(nil, ch) {
@@ -392,7 +425,7 @@ func (w *walker) walk() {
 		}
 		switch tg.kind {
 		case tAccept, tDrop:
-			b := append(w.start(r), tg.text...)
+			b := appendTarget(w.start(r), r.m)
 			w.res.Verdict = Accept
 			if tg.kind == tDrop {
 				w.res.Verdict = Drop
@@ -408,7 +441,7 @@ func (w *walker) walk() {
 		case tNAT:
 			n := tg.nat
 			w.res.Verdict, w.res.NAT = Accept, &n
-			b := append(w.start(r), tg.text...)
+			b := appendTarget(w.start(r), r.m)
 			if tg.note != "" {
 				b = append(append(append(b, " ("...), tg.note...), ')')
 			}
@@ -429,12 +462,12 @@ func (w *walker) walk() {
 		case tMark:
 			old := w.ctx.Mark
 			w.ctx.Mark = (old & tg.and) ^ tg.xor
-			b := append(w.start(r), tg.text...)
+			b := appendTarget(w.start(r), r.m)
 			b = appendHex(append(b, ": mark "...), old)
 			b = appendHex(append(b, " becomes "...), w.ctx.Mark)
 			w.step(ch, r, "match", b)
 		case tConnmark:
-			b := append(w.start(r), tg.text...)
+			b := appendTarget(w.start(r), r.m)
 			if noConntrack(w.ctx) {
 				b = append(b, ": no effect, the packet has no conntrack entry"...)
 			} else {
@@ -453,7 +486,7 @@ func (w *walker) walk() {
 			if tg.noTrack {
 				w.res.NoTrack = true
 			}
-			b := append(w.start(r), tg.text...)
+			b := appendTarget(w.start(r), r.m)
 			b = append(append(append(b, ": "...), tg.note...), ", continue"...)
 			w.step(ch, r, "match", b)
 		case tNone:

@@ -26,12 +26,12 @@ const (
 	tUnknown               // not modelled: noted as uncertain, the walk continues
 )
 
-// target is a compiled target.
+// target is a compiled target. Messages render it from the rule, as
+// written ("MARK --set-xmark 0x4000/0x4000"); targets without options
+// are shared by every rule that uses them.
 type target struct {
-	kind  tkind
-	chain *cchain
-	// text is the target as written: "MARK --set-xmark 0x4000/0x4000".
-	text   string
+	kind   tkind
+	chain  *cchain
 	reject RejectWith
 	nat    NAT
 	// mark: MARK computes mark = (mark & and) ^ xor.
@@ -98,24 +98,39 @@ var harmlessTargets = map[string]string{
 	"TCPOPTSTRIP": "TCP options stripped",
 }
 
-func targetText(r *model.Rule) string {
-	parts := []string{r.Target}
-	for _, o := range r.TargetOpts {
-		parts = append(parts, optText(o))
+func targetText(r *model.Rule) string { return string(appendTarget(nil, r)) }
+
+// appendTarget appends the rule's target as written.
+func appendTarget(b []byte, r *model.Rule) []byte {
+	b = append(b, r.Target...)
+	for i := range r.TargetOpts {
+		b = appendOpt(append(b, ' '), &r.TargetOpts[i])
 	}
-	return strings.Join(parts, " ")
+	return b
+}
+
+// sharedKey identifies a target that needs no per-rule state.
+type sharedKey struct {
+	name   string
+	isGoto bool
 }
 
 func (rc *ruleCompiler) compileTarget() (*target, error) {
 	r := rc.r
-	tg := &target{text: targetText(r)}
 	name := r.Target
+	key := sharedKey{name, r.Goto}
+	if len(r.TargetOpts) == 0 {
+		if tg := rc.shared[key]; tg != nil {
+			return tg, nil
+		}
+	}
+	tg := &target{}
 	if name == "" {
 		if r.Goto {
 			return nil, rc.errf("-g needs a chain name")
 		}
 		tg.kind = tNone
-		return tg, nil
+		return rc.share(key, tg), nil
 	}
 	if ch := rc.table.chains[name]; ch != nil {
 		tg.chain = ch
@@ -123,7 +138,7 @@ func (rc *ruleCompiler) compileTarget() (*target, error) {
 		if r.Goto {
 			tg.kind = tGoto
 		}
-		return tg, nil
+		return rc.share(key, tg), nil
 	}
 	if r.Goto {
 		return nil, rc.errf("-g %s: expected a chain of table %s (goto needs a user-defined chain)", name, rc.table.name)
@@ -134,10 +149,13 @@ func (rc *ruleCompiler) compileTarget() (*target, error) {
 	switch name {
 	case "ACCEPT":
 		tg.kind = tAccept
+		return rc.share(key, tg), nil
 	case "DROP":
 		tg.kind = tDrop
+		return rc.share(key, tg), nil
 	case "RETURN":
 		tg.kind = tReturn
+		return rc.share(key, tg), nil
 	case "REJECT":
 		return rc.compileReject(tg)
 	case "DNAT", "SNAT", "MASQUERADE", "REDIRECT":
@@ -166,9 +184,17 @@ func (rc *ruleCompiler) compileTarget() (*target, error) {
 			return tg, nil
 		}
 		tg.kind = tUnknown
-		tg.unc = "target " + tg.text + " is not modelled; treated as non-terminal, the walk continues"
+		tg.unc = "target " + targetText(r) + " is not modelled; treated as non-terminal, the walk continues"
 	}
 	return tg, nil
+}
+
+// share records an option-less target for reuse by later rules.
+func (rc *ruleCompiler) share(k sharedKey, tg *target) *target {
+	if len(rc.r.TargetOpts) == 0 && rc.shared != nil {
+		rc.shared[k] = tg
+	}
+	return tg
 }
 
 func (rc *ruleCompiler) compileReject(tg *target) (*target, error) {
