@@ -301,36 +301,33 @@ func (ns *nodeState) isBridge(dev string) bool {
 	return len(ns.ports[dev]) > 0
 }
 
-// newTables makes fresh conntrack tables for a trace, holding the
-// snapshot's pre-existing entries.
-func (e *Engine) newTables() map[string]*conntrack.Table {
-	m := make(map[string]*conntrack.Table, len(e.nodes))
-	for name, ns := range e.nodes {
-		t := conntrack.NewTable()
-		for _, c := range ns.n.Conntrack {
-			proto := uint8(0)
-			switch c.Proto {
-			case "tcp":
-				proto = packet.TCP
-			case "udp":
-				proto = packet.UDP
-			case "icmp":
-				proto = packet.ICMP
-			}
-			t.Add(&conntrack.Entry{
-				Orig:        conntrack.Tuple{Src: c.Orig.Src, Dst: c.Orig.Dst, Proto: proto, SPort: c.Orig.SPort, DPort: c.Orig.DPort},
-				Reply:       conntrack.Tuple{Src: c.Reply.Src, Dst: c.Reply.Dst, Proto: proto, SPort: c.Reply.SPort, DPort: c.Reply.DPort},
-				SrcNAT:      c.Reply.Dst != c.Orig.Src || c.Reply.DPort != c.Orig.SPort,
-				DstNAT:      c.Reply.Src != c.Orig.Dst || c.Reply.SPort != c.Orig.DPort,
-				SrcDone:     true,
-				DstDone:     true,
-				Preexisting: true,
-				Where:       "conntrack -L" + originSuffix(c.Origin),
-			})
+// newTable makes a fresh conntrack table of a node for a trace, holding
+// the snapshot's pre-existing entries. Traces make them on first use (see
+// run.table): most traces touch a few nodes of a large snapshot.
+func (ns *nodeState) newTable() *conntrack.Table {
+	t := conntrack.NewTable()
+	for _, c := range ns.n.Conntrack {
+		proto := uint8(0)
+		switch c.Proto {
+		case "tcp":
+			proto = packet.TCP
+		case "udp":
+			proto = packet.UDP
+		case "icmp":
+			proto = packet.ICMP
 		}
-		m[name] = t
+		t.Add(&conntrack.Entry{
+			Orig:        conntrack.Tuple{Src: c.Orig.Src, Dst: c.Orig.Dst, Proto: proto, SPort: c.Orig.SPort, DPort: c.Orig.DPort},
+			Reply:       conntrack.Tuple{Src: c.Reply.Src, Dst: c.Reply.Dst, Proto: proto, SPort: c.Reply.SPort, DPort: c.Reply.DPort},
+			SrcNAT:      c.Reply.Dst != c.Orig.Src || c.Reply.DPort != c.Orig.SPort,
+			DstNAT:      c.Reply.Src != c.Orig.Dst || c.Reply.SPort != c.Orig.DPort,
+			SrcDone:     true,
+			DstDone:     true,
+			Preexisting: true,
+			Where:       "conntrack -L" + originSuffix(c.Origin),
+		})
 	}
-	return m
+	return t
 }
 
 // NodeNames returns the node names in snapshot order.

@@ -38,7 +38,7 @@ func (r *run) hook(c *pctx, h netfilter.Hook, reroute func() bool) bool {
 			continue
 		case "confirm":
 			if c.ent != nil && !c.ent.Confirmed {
-				r.ct[c.ns.n.Name].Confirm(c.ent)
+				r.table(c.ns).Confirm(c.ent)
 				r.emit(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvConntrack, Hook: h.String(),
 					Message: fmt.Sprintf("conntrack confirms the new connection: original %s, reply %s", c.ent.Orig, c.ent.Reply)})
 			}
@@ -171,7 +171,7 @@ func (r *run) conntrackIn(c *pctx, h netfilter.Hook) {
 		return
 	}
 	c.tracked = true
-	tab := r.ct[c.ns.n.Name]
+	tab := r.table(c.ns)
 	ev := trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvConntrack, Hook: h.String()}
 	if c.pkt.IsICMPError() {
 		in := c.pkt.Inner

@@ -128,14 +128,14 @@ func (r *run) setupBinding(c *pctx, h netfilter.Hook, m manip, res netfilter.Res
 		if m == manipDst {
 			p = &nt.DPort
 		}
-		if *p < n.PortMin || *p > n.PortMax || r.ct[c.ns.n.Name].ReplyTaken(nt.Invert(), e) {
+		if *p < n.PortMin || *p > n.PortMax || r.table(c.ns).ReplyTaken(nt.Invert(), e) {
 			old := *p
 			*p = r.freePort(c, nt, m, n.PortMin, n.PortMax)
 			if n.PortMin != n.PortMax {
 				r.uncertain(c.ns, fmt.Sprintf("port %d is outside %d-%d or taken: the kernel picks a free port in the range; pktflow uses %d", old, n.PortMin, n.PortMax, *p))
 			}
 		}
-	} else if m == manipSrc && r.ct[c.ns.n.Name].ReplyTaken(nt.Invert(), e) {
+	} else if m == manipSrc && r.table(c.ns).ReplyTaken(nt.Invert(), e) {
 		old := nt.SPort
 		nt.SPort = r.freePort(c, nt, m, 1024, 65535)
 		r.uncertain(c.ns, fmt.Sprintf("source port %d is already used by another connection to the same place: the kernel picks another free port; pktflow uses %d", old, nt.SPort))
@@ -155,7 +155,7 @@ func (r *run) nullBinding(c *pctx, h netfilter.Hook, m manip) {
 	curr := e.Reply.Invert()
 	nt := curr
 	why := ""
-	if m == manipSrc && r.ct[c.ns.n.Name].ReplyTaken(nt.Invert(), e) && (c.pkt.HasPorts() || c.pkt.Proto == packet.ICMP) {
+	if m == manipSrc && r.table(c.ns).ReplyTaken(nt.Invert(), e) && (c.pkt.HasPorts() || c.pkt.Proto == packet.ICMP) {
 		old := nt.SPort
 		nt.SPort = r.freePort(c, nt, m, 1024, 65535)
 		if nt.Proto == packet.ICMP {
@@ -206,7 +206,7 @@ func rangeText(n *netfilter.NAT) string {
 
 // freePort returns the first port in [lo,hi] that makes the tuple unique.
 func (r *run) freePort(c *pctx, nt conntrack.Tuple, m manip, lo, hi uint16) uint16 {
-	tab := r.ct[c.ns.n.Name]
+	tab := r.table(c.ns)
 	for p := uint32(lo); p <= uint32(hi); p++ {
 		t := nt
 		if m == manipSrc {

@@ -149,7 +149,7 @@ type choice struct {
 // run traces one branch: the first len(prefix) random choices are forced,
 // later ones are taken.
 func (e *Engine) run(p Probe, prefix []bool) *run {
-	r := &run{e: e, ct: e.newTables(), probe: p, prefix: prefix,
+	r := &run{e: e, ct: make(map[string]*conntrack.Table, 8), probe: p, prefix: prefix,
 		tr: &trace.Trace{Probe: p.String(), Uncertain: []string{}, Hops: []trace.Event{}, Captures: []trace.Capture{}, Probability: 1}}
 	r.start()
 	if !r.done {
@@ -229,6 +229,16 @@ func (r *run) start() {
 	r.originate(&pctx{ns: ns, pkt: pkt, leg: trace.LegRequest, locallyGenerated: true})
 }
 
+// table returns the node's conntrack table for this run, made on first use.
+func (r *run) table(ns *nodeState) *conntrack.Table {
+	t := r.ct[ns.n.Name]
+	if t == nil {
+		t = ns.newTable()
+		r.ct[ns.n.Name] = t
+	}
+	return t
+}
+
 // finish ends the trace with a verdict.
 func (r *run) finish(verdict, reason string) {
 	if r.done {
@@ -272,7 +282,7 @@ func header(p *packet.Packet) *trace.Header {
 func (r *run) drop(c *pctx, iface, msg string, origin *model.Origin) {
 	r.emit(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Iface: iface, Kind: trace.EvDrop, Message: msg, Origin: origin})
 	if c.ent != nil && !c.ent.Confirmed {
-		r.ct[c.ns.n.Name].Forget(c.ent)
+		r.table(c.ns).Forget(c.ent)
 	}
 	where := fmt.Sprintf("%s dropped at %s: %s", legNoun(c.leg), c.ns.n.Name, msg)
 	switch c.leg {
