@@ -212,7 +212,26 @@ func (w *walker) eval(ch *cchain, r *crule) bool {
 	if len(w.uncs) > 0 {
 		w.flushUnc(ch, r, true)
 	}
+	if len(r.m.Lossy) > 0 {
+		w.res.Uncertain = append(w.res.Uncertain, LossyUncertainty(ch.table, ch.name, r.m)...)
+	}
 	return true
+}
+
+// LossyUncertainty turns what an input could not say about a rule
+// (model.Rule.Lossy: a rule read back from `iptables -L`, a chain the
+// listing did not show) into uncertainty lines naming the rule, as Run
+// reports them whenever the rule matches a packet.
+func LossyUncertainty(table, chain string, r *model.Rule) []string {
+	if r == nil || len(r.Lossy) == 0 {
+		return nil
+	}
+	ref := ruleRef(table, chain, r)
+	out := make([]string, 0, len(r.Lossy))
+	for _, l := range r.Lossy {
+		out = append(out, ref+": "+l)
+	}
+	return out
 }
 
 func (w *walker) evalExplain(ch *cchain, r *crule) bool {
@@ -233,10 +252,13 @@ func (w *walker) evalExplain(ch *cchain, r *crule) bool {
 		}
 	}
 	rc.Matched = true
-	rc.Uncertain = len(w.uncs) > 0
+	rc.Uncertain = len(w.uncs) > 0 || len(r.m.Lossy) > 0
 	rc.Message = string(w.reasons(nil, r))
 	if len(w.uncs) > 0 {
 		w.flushUnc(ch, r, true)
+	}
+	if len(r.m.Lossy) > 0 {
+		w.res.Uncertain = append(w.res.Uncertain, LossyUncertainty(ch.table, ch.name, r.m)...)
 	}
 	return true
 }
