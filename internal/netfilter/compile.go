@@ -76,6 +76,9 @@ type crule struct {
 // rule's file and line and says what was expected. Unknown match modules
 // and targets are not errors: they compile into matchers and targets that
 // report uncertainty when a packet reaches them.
+//
+// The Compiled refers to rs (steps point at its rules, messages render
+// its options): rs must not be changed afterwards.
 func Compile(rs *model.Ruleset) (*Compiled, error) {
 	c := &Compiled{family: 4, tables: map[string]*ctable{}}
 	if rs == nil {
