@@ -8,6 +8,7 @@ import (
 	"github.com/pktflow/pktflow/internal/model"
 	"github.com/pktflow/pktflow/internal/netfilter"
 	"github.com/pktflow/pktflow/internal/packet"
+	"github.com/pktflow/pktflow/internal/route"
 	"github.com/pktflow/pktflow/internal/trace"
 )
 
@@ -168,7 +169,7 @@ func (ns *nodeState) portHasMAC(bridge, mac string) bool {
 // it has a usable entry, else by the ARP answer Linux would get — from
 // any host on the segment that has the address as a local address (the
 // default arp_ignore=0 answers for every local address).
-func (r *run) resolve(c *pctx, dev string, nh netip.Addr) (string, bool) {
+func (r *run) resolve(c *pctx, dev string, nh netip.Addr) (mac string, ok bool, why string) {
 	ns := c.ns
 	ev := trace.Event{Leg: c.leg, Node: ns.n.Name, Iface: dev, Kind: trace.EvNeighbor}
 	for i := range ns.n.Neighbors {
@@ -189,26 +190,42 @@ func (r *run) resolve(c *pctx, dev string, nh netip.Addr) (string, bool) {
 			ev.Origin = &o
 			r.emit(ev)
 			r.uncertain(ns, ev.Message)
-			return "", false
+			return "", false, ev.Message
 		}
 		ev.Message = fmt.Sprintf("%s is at %s (neighbor table, %s)", nh, mac, st)
 		ev.Origin = &o
 		r.emit(ev)
-		return mac, true
+		return mac, true, ""
+	}
+	// The ARP request's sender address: with the default arp_announce=0
+	// Linux uses the packet's own source when it is a local address,
+	// otherwise the device's address for the target's subnet.
+	sip := c.pkt.Src
+	if !ns.isLocal(sip) {
+		sip = ns.fib.DeviceSrc(dev, nh, route.ScopeLink)
 	}
 	var found []ipEndpoint
+	var refused []string
 	for _, ep := range r.e.domain(ns, dev) {
-		if ep.ns.isLocal(nh) && ep.ns.answersARP(ep.dev, nh) {
-			found = append(found, ep)
+		if !ep.ns.isLocal(nh) || !ep.ns.answersARP(ep.dev, nh) {
+			continue
 		}
+		if why := ep.ns.arpRPFilter(ep.dev, sip, nh); why != "" {
+			refused = append(refused, fmt.Sprintf("%s %s ignores it: %s", ep.ns.n.Name, ep.dev, why))
+			continue
+		}
+		found = append(found, ep)
 	}
 	if len(found) == 0 {
-		ev.Message = fmt.Sprintf("ARP for %s on %s gets no answer: no host on the segment has that address", nh, dev)
+		ev.Message = fmt.Sprintf("ARP for %s on %s (who-has %s tell %s) gets no answer: no host on the segment has that address", nh, dev, nh, sip)
+		if len(refused) > 0 {
+			ev.Message = fmt.Sprintf("ARP for %s on %s (who-has %s tell %s) gets no answer: %s", nh, dev, nh, sip, strings.Join(refused, "; "))
+		}
 		r.emit(ev)
-		return "", false
+		return "", false, ev.Message
 	}
 	f := found[0]
-	mac := f.ns.mac(f.dev)
+	mac = f.ns.mac(f.dev)
 	if mac == "" {
 		mac = "(unknown MAC)"
 		r.uncertain(ns, fmt.Sprintf("%s %s has no MAC in the snapshot", f.ns.n.Name, f.dev))
@@ -224,7 +241,26 @@ func (r *run) resolve(c *pctx, dev string, nh netip.Addr) (string, bool) {
 		ev.Message += "; " + msg
 	}
 	r.emit(ev)
-	return mac, true
+	return mac, true, ""
+}
+
+// arpRPFilter is the reverse-path check arp_process makes on a request's
+// sender address before answering it: with rp_filter on, a request whose
+// sender is not reachable back through the receiving device (strict) or
+// not at all (loose) is ignored. It returns why, or "" when it answers.
+func (ns *nodeState) arpRPFilter(dev string, sip, tip netip.Addr) string {
+	mode, why := ns.rpFilterMode(dev)
+	if mode == 0 || !sip.IsValid() {
+		return ""
+	}
+	rev := ns.fib.Lookup(route.Query{Dst: sip, Src: tip})
+	if rev.Err != "" || rev.Type != model.RouteUnicast {
+		return fmt.Sprintf("reverse-path filter (%s): no route back to the sender %s", why, sip)
+	}
+	if mode == 1 && !usesDev(&rev, dev) {
+		return fmt.Sprintf("reverse-path filter (%s, strict): the route back to the sender %s leaves by %s, not %s", why, sip, rev.Dev, dev)
+	}
+	return ""
 }
 
 // answersARP: with the default arp_ignore=0 a host answers for any of its

@@ -143,9 +143,9 @@ func (r *run) transmit(c *pctx) {
 		return
 	}
 	nh := c.rt.NextHop(c.pkt.Dst)
-	mac, ok := r.resolve(c, c.oif, nh)
+	mac, ok, why := r.resolve(c, c.oif, nh)
 	if !ok {
-		r.drop(c, c.oif, fmt.Sprintf("neighbor %s on %s cannot be resolved", nh, c.oif), nil)
+		r.drop(c, c.oif, why, nil)
 		if !c.locallyGenerated {
 			// After ARP gives up, the kernel tells the sender the host is unreachable.
 			r.sendError(c, packet.ICMPDestUnreach, packet.CodeHostUnreach, fmt.Sprintf("%s could not resolve %s on %s", c.ns.n.Name, nh, c.oif))
@@ -377,6 +377,10 @@ func (r *run) reject(c *pctx, res netfilter.Result) {
 		if p.TCPFlags&packet.ACK != 0 {
 			rst.TCPFlags = packet.RST
 		}
+		if c.bridged {
+			r.bridgedReset(c, rst)
+			return
+		}
 		nc := &pctx{ns: c.ns, pkt: rst, leg: trace.LegError, ent: c.ent, reply: !c.reply, state: netfilter.CTRelated, tracked: true}
 		r.originate(nc)
 		return
@@ -387,6 +391,25 @@ func (r *run) reject(c *pctx, res netfilter.Result) {
 		code = packet.CodePortUnreach
 	}
 	r.sendError(c, packet.ICMPDestUnreach, code, r.fate)
+}
+
+// bridgedReset sends a REJECT's reset for a bridged frame the way
+// nf_send_reset does: straight out of the bridge port the frame came in
+// by, addressed back to the frame's sender, without going through the
+// node's routing or its OUTPUT and POSTROUTING hooks.
+func (r *run) bridgedReset(c *pctx, rst packet.Packet) {
+	rst.TTL = 64
+	nc := &pctx{ns: c.ns, pkt: rst, leg: trace.LegError, oif: c.physIn}
+	r.note(trace.LegError, c.ns, c.physIn, fmt.Sprintf("the reset for a bridged frame goes straight out of %s, the port the frame came in by", c.physIn))
+	mac := ""
+	for _, ep := range r.e.domainFromWire(c.ns, c.physIn) {
+		if ep.ns.isLocal(rst.Dst) {
+			mac = ep.ns.mac(ep.dev)
+			break
+		}
+	}
+	r.capture(nc, c.physIn, "out")
+	r.crossWire(nc, c.physIn, mac)
 }
 
 var rejectCodes = map[string]uint8{

@@ -113,8 +113,13 @@ func icmpBody(p *Packet) string {
 				return fmt.Sprintf("%s protocol %d unreachable", dst, in.Proto)
 			}
 		case CodePortUnreach:
-			if in != nil {
+			if in != nil && in.HasPorts() {
 				return fmt.Sprintf("%s %s port %d unreachable", dst, ProtoName(in.Proto), in.DPort)
+			}
+			if in != nil {
+				// tcpdump reads a "port" from the quoted header's bytes
+				// 2-3 (an ICMP checksum here), which pktflow does not model.
+				return fmt.Sprintf("%s protocol %d port unreachable", dst, in.Proto)
 			}
 		case CodeFragNeeded:
 			return fmt.Sprintf("%s unreachable - need to frag (mtu %d)", dst, p.ICMPMTU)

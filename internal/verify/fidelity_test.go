@@ -1,0 +1,246 @@
+package verify
+
+import (
+	"os"
+	"strings"
+	"path/filepath"
+	"testing"
+
+	"github.com/pktflow/pktflow/internal/engine"
+	"github.com/pktflow/pktflow/internal/model"
+	"github.com/pktflow/pktflow/internal/packet"
+	"github.com/pktflow/pktflow/internal/snapshot"
+	"github.com/pktflow/pktflow/internal/trace"
+)
+
+// loadYAML loads an inline topology.yaml as a snapshot.
+func loadYAML(t *testing.T, topo string) *model.Snapshot {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "topology.yaml"), []byte(topo), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := snapshot.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// A multi-homed host: a reply-path that leaves by one uplink while the
+// packet came in by the other, under each rp_filter mode.
+const rpTopo = `
+nodes:
+  a:
+    sysctl: {net.ipv4.conf.all.rp_filter: %s}
+    interfaces: {eth0: {addrs: [10.0.2.21/24]}, eth1: {addrs: [192.168.2.21/24]}}
+    routes: ["default via 10.0.2.1 dev eth0 metric 100", "default via 192.168.2.1 dev eth1 metric 101"]
+    listen: [udp/53]
+  x:
+    sysctl: {net.ipv4.ip_forward: 1}
+    interfaces: {eth0: {addrs: [192.168.2.1/24]}, eth1: {addrs: [10.0.2.1/24]}, lo: {addrs: [127.0.0.1/8, 198.51.100.5/32]}}
+    routes: ["10.0.2.21/32 via 192.168.2.21 dev eth0"]
+links:
+  - segment: [a:eth1, x:eth0]
+  - segment: [a:eth0, x:eth1]
+`
+
+func TestRPFilterAgainstKernel(t *testing.T) {
+	needLab(t)
+	for _, tc := range []struct {
+		mode, verdict string
+	}{{"0", trace.Answered}, {"1", trace.Dropped}, {"2", trace.Answered}} {
+		t.Run("rp_filter="+tc.mode, func(t *testing.T) {
+			s := loadYAML(t, sprintf(rpTopo, tc.mode))
+			l, e := upLab(t, s)
+			p := engine.Probe{From: "x", Proto: packet.UDP, Src: addr("198.51.100.5"), SPort: 40000, Dst: addr("10.0.2.21"), DPort: 53}
+			runCases(t, l, e, []kcase{{"asymmetric udp", p, tc.verdict}})
+			if tc.mode == "1" {
+				// Strict mode bites already at ARP: a ignores x's request,
+				// whose sender address 198.51.100.5 routes back via eth0.
+				if r := e.Trace(p).Reason; !strings.Contains(r, "ARP") || !strings.Contains(r, "strict") {
+					t.Errorf("reason should explain the ignored ARP request: %s", r)
+				}
+			}
+		})
+	}
+}
+
+// A router whose outside link has a smaller MTU than the inside one.
+const mtuTopo = `
+nodes:
+  a:
+    interfaces: {eth0: {addrs: [10.0.0.2/24]}}
+    routes: ["default via 10.0.0.1 dev eth0"]
+  r:
+    sysctl: {net.ipv4.ip_forward: 1}
+    interfaces: {eth0: {addrs: [10.0.0.1/24]}, eth1: {addrs: [10.0.1.1/24], mtu: 1400}}
+  b:
+    interfaces: {eth0: {addrs: [10.0.1.2/24], mtu: 1400}}
+    routes: ["default via 10.0.1.1 dev eth0"]
+    listen: [udp/7]
+links:
+  - veth: [a:eth0, r:eth0]
+  - veth: [r:eth1, b:eth0]
+`
+
+func TestMTUAgainstKernel(t *testing.T) {
+	needLab(t)
+	l, e := upLab(t, loadYAML(t, mtuTopo))
+	runCases(t, l, e, []kcase{
+		{"fits", engine.Probe{From: "a", Proto: packet.UDP, SPort: 40000, Dst: addr("10.0.1.2"), DPort: 7, Len: 1300}, trace.Answered},
+		{"too big with DF", engine.Probe{From: "a", Proto: packet.UDP, SPort: 40001, Dst: addr("10.0.1.2"), DPort: 7, Len: 1450}, trace.Rejected},
+	})
+}
+
+// Two containers on one bridge, with a FORWARD rule that drops ICMP
+// between bridge ports: it bites only when bridged traffic is sent
+// through iptables.
+const brTopo = `
+nodes:
+  h:
+    sysctl: {net.bridge.bridge-nf-call-iptables: %s}
+    interfaces:
+      br0: {kind: bridge, addrs: [10.88.0.1/24]}
+      veth1: {master: br0}
+      veth2: {master: br0}
+    iptables: |
+      *filter
+      :INPUT ACCEPT [0:0]
+      :FORWARD ACCEPT [0:0]
+      :OUTPUT ACCEPT [0:0]
+      -A FORWARD -i br0 -o br0 -p icmp -m physdev --physdev-in veth1 --physdev-out veth2 -j DROP
+      -A FORWARD -i br0 -o br0 -p tcp -m tcp --dport 80 -j REJECT --reject-with tcp-reset
+      COMMIT
+  c1:
+    interfaces: {eth0: {addrs: [10.88.0.2/24]}}
+    routes: ["default via 10.88.0.1 dev eth0"]
+  c2:
+    interfaces: {eth0: {addrs: [10.88.0.3/24]}}
+    routes: ["default via 10.88.0.1 dev eth0"]
+    listen: [tcp/80]
+links:
+  - veth: [c1:eth0, h:veth1]
+  - veth: [c2:eth0, h:veth2]
+`
+
+func TestBridgeNetfilterAgainstKernel(t *testing.T) {
+	needLab(t)
+	t.Run("bridge-nf-call-iptables=1", func(t *testing.T) {
+		l, e := upLab(t, loadYAML(t, sprintf(brTopo, "1")))
+		runCases(t, l, e, []kcase{
+			{"icmp dropped on the bridge", engine.Probe{From: "c1", Proto: packet.ICMP, Dst: addr("10.88.0.3")}, trace.Dropped},
+			{"the reply is dropped on the bridge", engine.Probe{From: "c2", Proto: packet.ICMP, Dst: addr("10.88.0.2")}, trace.Dropped},
+			{"tcp reset by the bridge host", engine.Probe{From: "c1", Proto: packet.TCP, SPort: 40000, Dst: addr("10.88.0.3"), DPort: 80}, trace.Rejected},
+		})
+	})
+	t.Run("bridge-nf-call-iptables=0", func(t *testing.T) {
+		l, e := upLab(t, loadYAML(t, sprintf(brTopo, "0")))
+		runCases(t, l, e, []kcase{
+			{"icmp bridged without iptables", engine.Probe{From: "c1", Proto: packet.ICMP, Dst: addr("10.88.0.3")}, trace.Answered},
+			{"tcp bridged without iptables", engine.Probe{From: "c1", Proto: packet.TCP, SPort: 40001, Dst: addr("10.88.0.3"), DPort: 80}, trace.Answered},
+		})
+	})
+}
+
+// A router with a firewall that rejects in several ways, routes of every
+// type, and a second router that does not forward.
+const rejectTopo = `
+nodes:
+  a:
+    interfaces: {eth0: {addrs: [10.0.0.2/24]}}
+    routes: ["default via 10.0.0.1 dev eth0"]
+  r:
+    sysctl: {net.ipv4.ip_forward: 1}
+    interfaces: {eth0: {addrs: [10.0.0.1/24]}, eth1: {addrs: [10.0.1.1/24]}}
+    routes:
+      - blackhole 192.0.2.0/28
+      - unreachable 192.0.2.16/28
+      - prohibit 192.0.2.32/28
+      - 198.51.100.0/24 via 10.0.1.3 dev eth1
+    iptables: |
+      *filter
+      :INPUT ACCEPT [0:0]
+      :FORWARD ACCEPT [0:0]
+      :OUTPUT ACCEPT [0:0]
+      -A FORWARD -p tcp -m tcp --dport 80 -j REJECT --reject-with icmp-host-prohibited
+      -A FORWARD -p tcp -m tcp --dport 81 -j REJECT --reject-with tcp-reset
+      -A FORWARD -p tcp -m tcp --dport 82 -j REJECT --reject-with icmp-admin-prohibited
+      -A FORWARD -p udp -m multiport --dports 83,84:86 -j REJECT
+      -A FORWARD -p tcp -m tcp --dport 87 -j DROP
+      -A FORWARD -p icmp -m icmp --icmp-type 8 -m conntrack --ctstate NEW -d 10.0.1.2 -j ACCEPT
+      COMMIT
+  b:
+    interfaces: {eth0: {addrs: [10.0.1.2/24]}}
+    routes: ["default via 10.0.1.1 dev eth0"]
+    listen: [tcp/80, tcp/81, tcp/82, tcp/87, tcp/88]
+  nofwd:
+    interfaces: {eth0: {addrs: [10.0.1.3/24]}, eth1: {addrs: [198.51.100.1/24]}}
+links:
+  - veth: [a:eth0, r:eth0]
+  - segment: [r:eth1, b:eth0, nofwd:eth0]
+`
+
+func TestRejectAndRoutesAgainstKernel(t *testing.T) {
+	needLab(t)
+	l, e := upLab(t, loadYAML(t, rejectTopo))
+	tcp := func(port uint16) engine.Probe {
+		return engine.Probe{From: "a", Proto: packet.TCP, SPort: 40000 + port, Dst: addr("10.0.1.2"), DPort: port}
+	}
+	runCases(t, l, e, []kcase{
+		{"allowed", tcp(88), trace.Answered},
+		{"icmp-host-prohibited", tcp(80), trace.Rejected},
+		{"tcp-reset", tcp(81), trace.Rejected},
+		{"icmp-admin-prohibited", tcp(82), trace.Rejected},
+		{"default reject on multiport", engine.Probe{From: "a", Proto: packet.UDP, SPort: 40100, Dst: addr("10.0.1.2"), DPort: 85}, trace.Rejected},
+		{"silent drop", tcp(87), trace.Dropped},
+		{"ping accepted as NEW", engine.Probe{From: "a", Proto: packet.ICMP, Dst: addr("10.0.1.2")}, trace.Answered},
+		{"blackhole route", engine.Probe{From: "a", Proto: packet.ICMP, Dst: addr("192.0.2.1")}, trace.Dropped},
+		{"unreachable route", engine.Probe{From: "a", Proto: packet.ICMP, Dst: addr("192.0.2.17")}, trace.Rejected},
+		{"prohibit route", engine.Probe{From: "a", Proto: packet.ICMP, Dst: addr("192.0.2.33")}, trace.Rejected},
+		{"no route at the router", engine.Probe{From: "a", Proto: packet.ICMP, Dst: addr("203.0.113.9")}, trace.Rejected},
+		{"forwarding off at the next router", engine.Probe{From: "a", Proto: packet.ICMP, Dst: addr("198.51.100.7")}, trace.Dropped},
+	})
+}
+
+// Policy routing by source and by a mark set in mangle OUTPUT: the mark
+// re-routes the packet after the first lookup chose its source address.
+const policyTopo = `
+nodes:
+  a:
+    interfaces: {eth0: {addrs: [10.0.0.2/24]}, eth1: {addrs: [10.0.1.2/24]}}
+    routes:
+      - default via 10.0.0.1 dev eth0
+      - default via 10.0.1.1 dev eth1 table 200
+    rules:
+      - "0: from all lookup local"
+      - "100: from all fwmark 0x1/0xff lookup 200"
+      - "32766: from all lookup main"
+      - "32767: from all lookup default"
+    iptables: |
+      *mangle
+      :PREROUTING ACCEPT [0:0]
+      :INPUT ACCEPT [0:0]
+      :FORWARD ACCEPT [0:0]
+      :OUTPUT ACCEPT [0:0]
+      :POSTROUTING ACCEPT [0:0]
+      -A OUTPUT -p udp -m udp --dport 53 -j MARK --set-xmark 0x1/0xff
+      COMMIT
+  net:
+    kind: external
+    owns: [203.0.113.0/24]
+    interfaces: {eth0: {addrs: [10.0.0.1/24]}, eth1: {addrs: [10.0.1.1/24]}}
+    listen: [udp/53, udp/54]
+links:
+  - veth: [a:eth0, net:eth0]
+  - veth: [a:eth1, net:eth1]
+`
+
+func TestPolicyRoutingAgainstKernel(t *testing.T) {
+	needLab(t)
+	l, e := upLab(t, loadYAML(t, policyTopo))
+	runCases(t, l, e, []kcase{
+		{"unmarked takes main", engine.Probe{From: "a", Proto: packet.UDP, SPort: 40000, Dst: addr("203.0.113.9"), DPort: 54}, trace.Answered},
+		{"marked is re-routed by fwmark rule", engine.Probe{From: "a", Proto: packet.UDP, SPort: 40001, Dst: addr("203.0.113.9"), DPort: 53}, trace.Answered},
+	})
+}
