@@ -2,8 +2,8 @@ package verify
 
 import (
 	"os"
-	"strings"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/pktflow/pktflow/internal/engine"
