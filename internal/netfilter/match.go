@@ -88,6 +88,11 @@ func (rc *ruleCompiler) compileMatch(m *model.Match) (matcher, error) {
 		return rc.compileTTL(m)
 	case "pkttype":
 		return rc.compilePkttype(m)
+	case "frag":
+		if rc.family != 6 {
+			break
+		}
+		return (*fragMatch)(m), nil
 	}
 	return &unknownMatch{text: "rule skipped: unknown match " + matchText(m) + "; assumed not matching"}, nil
 }

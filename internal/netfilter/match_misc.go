@@ -320,6 +320,20 @@ func (m *ttlMatch) why(w *walker, b []byte, matched bool) []byte {
 
 func (m *ttlMatch) pure() bool { return true }
 
+// --- frag (IPv6) ---
+
+// fragMatch is ip6tables' -m frag. The kernel's frag_mt returns false,
+// whatever the options and their negations, for a packet without a
+// fragment header, and pktflow's packets are never fragmented.
+type fragMatch model.Match
+
+func (m *fragMatch) match(w *walker) bool { return false }
+func (m *fragMatch) why(w *walker, b []byte, matched bool) []byte {
+	b = appendMatch(b, (*model.Match)(m))
+	return append(b, " did not match a packet without a fragment header"...)
+}
+func (m *fragMatch) pure() bool { return true }
+
 // --- pkttype ---
 
 // pkttypeMatch is -m pkttype. The link-layer type is derived from the

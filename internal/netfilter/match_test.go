@@ -341,6 +341,8 @@ func TestMiscMatches(t *testing.T) {
 		{name: "unknown option", rule: "-p udp -m udp --dport 2 --weird 1", ctx: c(), unc: true, msg: "--weird 1"},
 		{name: "owner unknown", rule: "-m owner --uid-owner 0", chain: "OUTPUT", ctx: c(), unc: true},
 		{name: "hl v6", rule: "-m hl --hl-eq 64", ctx: newCtx(udpPkt("fd00::1", 1, "fd00::2", 2)), want: true, v6: true},
+		{name: "frag v6 never matches", rule: "-m frag ! --fragid 5", ctx: newCtx(udpPkt("fd00::1", 1, "fd00::2", 2)), v6: true, msg: "without a fragment header"},
+		{name: "frag v4 is unknown", rule: "-m frag --fragid 5", ctx: c(), unc: true},
 		{name: "iprange v6", rule: "-m iprange --src-range fd00::1-fd00::ff", ctx: newCtx(udpPkt("fd00::10", 1, "fd00::2", 2)), want: true, v6: true},
 	})
 }
