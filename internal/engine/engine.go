@@ -58,6 +58,8 @@ type nodeState struct {
 	ports map[string][]string
 	// byMAC maps a MAC to the node's device that has it (not bridge ports).
 	external bool
+	// addrTypeFn is addrType as a func value, made once.
+	addrTypeFn func(netip.Addr, string) netfilter.AddrType
 }
 
 // New compiles a snapshot. It fails only when the snapshot cannot be given
@@ -67,6 +69,7 @@ func New(s *model.Snapshot) (*Engine, error) {
 	for _, n := range s.Nodes {
 		ns := &nodeState{n: n, fib: route.New(n), ifaces: map[string]*model.Interface{}, ports: map[string][]string{},
 			external: n.Kind == model.KindExternal}
+		ns.addrTypeFn = ns.addrType
 		for _, ifc := range n.Interfaces {
 			ns.ifaces[ifc.Name] = ifc
 			if ifc.Master != "" {

@@ -108,9 +108,14 @@ func deciderOrigin(res netfilter.Result) *model.Origin {
 
 // nfctx builds the context netfilter's matches look at.
 func (r *run) nfctx(c *pctx, h netfilter.Hook) *netfilter.Ctx {
-	ctx := &netfilter.Ctx{Pkt: &c.pkt, State: c.state, Reply: c.reply, Mark: c.mark, AddrType: c.ns.addrType,
-		Choose: func(what string, p float64) bool { return r.choose(c.ns.n.Name+": "+what, p) },
-		PhysIn: c.physIn, PhysOut: c.physOut, Bridged: c.bridged}
+	if r.chooseFn == nil {
+		r.chooseFn = func(what string, p float64) bool { return r.choose(r.chooseNode+": "+what, p) }
+	}
+	r.chooseNode = c.ns.n.Name
+	// One context per run, reused: netfilter keeps no reference to it.
+	ctx := &r.nfc
+	*ctx = netfilter.Ctx{Pkt: &c.pkt, State: c.state, Reply: c.reply, Mark: c.mark, AddrType: c.ns.addrTypeFn,
+		Choose: r.chooseFn, PhysIn: c.physIn, PhysOut: c.physOut, Bridged: c.bridged}
 	switch h {
 	case netfilter.PreRouting, netfilter.Input:
 		ctx.InIface = c.iif

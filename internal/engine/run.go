@@ -43,6 +43,18 @@ type run struct {
 	// dropReason is the verdict's reason if nothing follows the last drop
 	// (a drop may be followed by the error the node sends back).
 	dropReason string
+
+	// Scratch reused within the run (a run is one goroutine): the
+	// netfilter context runTable passes, with its choice callback, and
+	// the rendering of the last packet captured, which usually crosses
+	// several devices unchanged.
+	nfc        netfilter.Ctx
+	chooseFn   func(string, float64) bool
+	chooseNode string
+	capPkt     packet.Packet
+	capLine    string
+	capSrc     string
+	capDst     string
 }
 
 // pctx is a packet inside one node, with its conntrack association.
@@ -150,7 +162,7 @@ type choice struct {
 // later ones are taken.
 func (e *Engine) run(p Probe, prefix []bool) *run {
 	r := &run{e: e, ct: make(map[string]*conntrack.Table, 8), probe: p, prefix: prefix,
-		tr: &trace.Trace{Probe: p.String(), Uncertain: []string{}, Hops: []trace.Event{}, Captures: []trace.Capture{}, Probability: 1}}
+		tr: &trace.Trace{Probe: p.String(), Uncertain: []string{}, Hops: make([]trace.Event, 0, 48), Captures: make([]trace.Capture, 0, 16), Probability: 1}}
 	r.start()
 	if !r.done {
 		if r.dropReason != "" {
@@ -321,7 +333,16 @@ func (r *run) step(c *pctx) bool {
 // capture records what tcpdump on a device would show.
 func (r *run) capture(c *pctx, dev, dir string) {
 	p := c.pkt
-	cp := trace.Capture{Leg: c.leg, Node: c.ns.n.Name, Iface: dev, Dir: dir, Src: p.Src.String(), Dst: p.Dst.String(),
+	if r.capLine == "" || p.Inner != nil || p != r.capPkt {
+		if r.capLine == "" || p.Src != r.capPkt.Src {
+			r.capSrc = p.Src.String()
+		}
+		if r.capLine == "" || p.Dst != r.capPkt.Dst {
+			r.capDst = p.Dst.String()
+		}
+		r.capPkt, r.capLine = p, packet.Tcpdump(&p)
+	}
+	cp := trace.Capture{Leg: c.leg, Node: c.ns.n.Name, Iface: dev, Dir: dir, Src: r.capSrc, Dst: r.capDst,
 		Proto: packet.ProtoName(p.Proto), TTL: int(p.TTL), ICMPType: -1, ICMPCode: -1, ICMPID: -1, Packet: p}
 	if p.HasPorts() {
 		cp.SPort, cp.DPort = p.SPort, p.DPort
@@ -335,10 +356,10 @@ func (r *run) capture(c *pctx, dev, dir string) {
 			cp.ICMPID = int(p.ICMPID)
 		}
 	}
-	cp.Line = packet.Tcpdump(&p)
+	cp.Line = r.capLine
 	r.tr.Captures = append(r.tr.Captures, cp)
 	r.emit(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Iface: dev, Kind: trace.EvCapture,
-		Message: fmt.Sprintf("%s %s %s", dev, dir, cp.Line)})
+		Message: dev + " " + dir + " " + cp.Line})
 }
 
 // errorSource is the address an ICMP error generated at node c.ns about
