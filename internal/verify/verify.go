@@ -34,6 +34,11 @@ type Result struct {
 	// SendErr is what the probe's sender got from the kernel, if it
 	// failed (no route, refused...): informative, not a failure.
 	SendErr error
+	// Outcome is what the sending program saw, in words: "answered" (an
+	// echo reply, a completed handshake, a UDP reply), "refused", an
+	// ICMP error's name, "no reply", or why nothing was sent. Assess
+	// compares it with the trace's verdict.
+	Outcome string
 }
 
 // Settle is how long captures keep running after the probe returns, so
@@ -46,7 +51,7 @@ var Settle = 300 * time.Millisecond
 func Check(ctx context.Context, l *lab.Lab, e *engine.Engine, p engine.Probe) (*Result, error) {
 	res := &Result{Probe: p}
 	pkts, err := l.Capture(ctx, l.AllInterfaces(), func() error {
-		res.SendErr = send(ctx, l, p)
+		res.Outcome, res.SendErr = send(ctx, l, p)
 		return nil
 	}, Settle)
 	if err != nil {
@@ -69,10 +74,11 @@ func Check(ctx context.Context, l *lab.Lab, e *engine.Engine, p engine.Probe) (*
 	return res, nil
 }
 
-// send performs the probe as a program on the node would.
-func send(ctx context.Context, l *lab.Lab, p engine.Probe) error {
+// send performs the probe as a program on the node would, and says what
+// that program saw (see Result.Outcome).
+func send(ctx context.Context, l *lab.Lab, p engine.Probe) (string, error) {
 	if p.FromIface != "" {
-		return errors.New("verify: probes injected on an interface are not sent for real yet")
+		return OutcomeNotSent, errors.New("verify: probes injected on an interface are not sent for real yet")
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
@@ -80,19 +86,20 @@ func send(ctx context.Context, l *lab.Lab, p engine.Probe) error {
 	dst := netip.AddrPortFrom(p.Dst, p.DPort)
 	switch p.Proto {
 	case packet.ICMP:
-		_, err := l.Ping(ctx, p.From, p.Dst, p.TTL, 1)
-		return err
+		answers, err := l.Ping(ctx, p.From, p.Dst, p.TTL, 1)
+		return pingOutcome(answers, err), err
 	case packet.TCP:
-		return l.TCPConnect(ctx, p.From, src, dst)
+		err := l.TCPConnect(ctx, p.From, src, dst)
+		return sockOutcome(err), err
 	case packet.UDP:
 		n := p.Len
 		if n == 0 {
 			n = engine.DefaultUDPLen
 		}
-		_, err := l.UDPSend(ctx, p.From, src, dst, make([]byte, n))
-		return err
+		_, err := l.UDPSendTTL(ctx, p.From, src, dst, make([]byte, n), p.TTL)
+		return sockOutcome(err), err
 	}
-	return fmt.Errorf("verify: protocol %d", p.Proto)
+	return OutcomeNotSent, fmt.Errorf("verify: protocol %d", p.Proto)
 }
 
 // relevant keeps the packets of the probe's own exchange: the first

@@ -1,0 +1,168 @@
+package verify
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/pktflow/pktflow/internal/engine"
+	"github.com/pktflow/pktflow/internal/lab"
+	"github.com/pktflow/pktflow/internal/packet"
+	"github.com/pktflow/pktflow/internal/snapshot"
+	"github.com/pktflow/pktflow/internal/trace"
+)
+
+func TestParseProbe(t *testing.T) {
+	s, err := snapshot.Load(seedDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := []struct {
+		in   string
+		want engine.Probe
+		out  string
+	}{
+		{"mayura tcp 192.168.122.120:1443", engine.Probe{From: "mayura", Proto: packet.TCP, Dst: addr("192.168.122.120"), DPort: 1443}, ""},
+		{"0d1b1ae40269 icmp www.google.com ttl=2", engine.Probe{From: "0d1b1ae40269", Proto: packet.ICMP, Dst: addr("142.250.115.106"), DstName: "www.google.com", TTL: 2},
+			"0d1b1ae40269 icmp 142.250.115.106 ttl=2"},
+		{"  router   UDP 203.0.113.1:53 sport=5000 ", engine.Probe{From: "router", Proto: packet.UDP, Dst: addr("203.0.113.1"), DPort: 53, SPort: 5000},
+			"router udp 203.0.113.1:53 sport=5000"},
+	}
+	for _, tc := range good {
+		p, err := ParseProbe(s, tc.in)
+		if err != nil {
+			t.Errorf("%q: %v", tc.in, err)
+			continue
+		}
+		if p != tc.want {
+			t.Errorf("%q: got %+v, want %+v", tc.in, p, tc.want)
+		}
+		out := tc.out
+		if out == "" {
+			out = tc.in
+		}
+		if got := ProbeString(p); got != out {
+			t.Errorf("ProbeString(%q) = %q, want %q", tc.in, got, out)
+		}
+	}
+	for _, bad := range []string{"", "mayura tcp", "nosuch icmp 1.2.3.4", "mayura sctp 1.2.3.4:1", "mayura tcp 1.2.3.4",
+		"mayura icmp 1.2.3.4:80", "mayura icmp nowhere", "mayura tcp 1.2.3.4:0", "mayura icmp 1.2.3.4 ttl=0",
+		"mayura icmp 1.2.3.4 sport=3", "mayura icmp 1.2.3.4 ttl", "mayura icmp 2001:db8::1"} {
+		if _, err := ParseProbe(s, bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+func TestDefaultProbes(t *testing.T) {
+	s, err := snapshot.Load(seedDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := DefaultProbes(s)
+	var lines []string
+	ports := map[uint16]bool{}
+	for _, p := range ps {
+		lines = append(lines, ProbeString(p))
+		if p.Proto != packet.ICMP {
+			if p.SPort == 0 || ports[p.SPort] {
+				t.Errorf("%s: source port not unique", ProbeString(p))
+			}
+			ports[p.SPort] = true
+		}
+	}
+	all := strings.Join(lines, "\n")
+	for _, want := range []string{
+		"0d1b1ae40269 icmp 142.250.115.106",            // an external node's owned address
+		"0d1b1ae40269 icmp 10.0.2.21",                  // every other node's addresses
+		"mayura tcp 172.17.0.2:443 sport=",             // a listener
+		"internet tcp 203.0.113.2:22 sport=",           // ... on no node? (not expected: see below)
+		"mayura tcp 192.168.122.120:1443 sport=",       // published port
+		"0d1b1ae40269 tcp 192.168.122.120:1443 sport=", // hairpin
+		"router udp 142.250.115.106:53 sport=",         // external listener on its owned address
+	} {
+		if want == "internet tcp 203.0.113.2:22 sport=" {
+			if strings.Contains(all, want) {
+				t.Errorf("probe to a port nothing declares: %s", want)
+			}
+			continue
+		}
+		if !strings.Contains(all, want) {
+			t.Errorf("missing %q in\n%s", want, all)
+		}
+	}
+	for _, p := range ps {
+		if n := s.Node(p.From); local(n, p.Dst) {
+			t.Errorf("%s: probes an address of its own sender", ProbeString(p))
+		}
+		if !p.Dst.Is4() || p.Dst.IsLoopback() || p.Dst.IsLinkLocalUnicast() {
+			t.Errorf("%s: not a checkable destination", ProbeString(p))
+		}
+	}
+	if len(ps) < 50 || len(ps) > 300 {
+		t.Errorf("%d default probes for the seed", len(ps))
+	}
+}
+
+func TestPublished(t *testing.T) {
+	s, err := snapshot.Load(seedDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(Published(s, s.Node("rhel8a")))
+	if !strings.Contains(got, "172.17.0.2:443") || !strings.Contains(got, "1443") || !strings.Contains(got, "172.17.0.2:80") {
+		t.Errorf("rhel8a publishes %s", got)
+	}
+	if p := Published(s, s.Node("router")); len(p) != 0 {
+		t.Errorf("router publishes %v", p)
+	}
+}
+
+func TestAssess(t *testing.T) {
+	tr := func(verdict string, unc ...string) *trace.Trace {
+		return &trace.Trace{Verdict: verdict, Uncertain: unc}
+	}
+	cases := []struct {
+		r    Result
+		want string
+	}{
+		{Result{Trace: tr(trace.Answered), Outcome: OutcomeAnswered}, Agreed},
+		{Result{Trace: tr(trace.Dropped), Outcome: OutcomeNoReply}, Agreed},
+		{Result{Trace: tr(trace.Refused), Outcome: OutcomeRefused}, Agreed},
+		{Result{Trace: tr(trace.Answered), Outcome: OutcomeNoReply}, Disagreed},
+		{Result{Trace: tr(trace.Dropped), Outcome: OutcomeAnswered}, Disagreed},
+		{Result{Trace: tr(trace.Answered), Outcome: OutcomeAnswered, Diffs: []string{"x"}}, Disagreed},
+		{Result{Trace: tr(trace.Answered, "random"), Outcome: OutcomeNoReply}, Uncertain},
+		{Result{Trace: tr(trace.Answered, "random"), Outcome: OutcomeAnswered}, Uncertain},
+	}
+	for i, tc := range cases {
+		if got := Assess(&tc.r); got.Class != tc.want {
+			t.Errorf("case %d: %s, want %s (%v)", i, got.Class, tc.want, got.Diffs)
+		}
+	}
+	if got := sockOutcome(fmt.Errorf("x: %w", syscall.ECONNREFUSED)); got != OutcomeRefused {
+		t.Errorf("ECONNREFUSED: %s", got)
+	}
+	if got := sockOutcome(fmt.Errorf("x: %w", lab.ErrNoReply)); got != OutcomeNoReply {
+		t.Errorf("no reply: %s", got)
+	}
+	if got := sockOutcome(fmt.Errorf("x: %w", syscall.EHOSTUNREACH)); got != "no route to host" {
+		t.Errorf("EHOSTUNREACH: %s", got)
+	}
+	if got := sockOutcome(errors.New("x")); got != OutcomeNotSent {
+		t.Errorf("other: %s", got)
+	}
+	echo := packet.Packet{Proto: packet.ICMP, ICMPType: packet.ICMPEchoReply}
+	unreach := packet.Packet{Proto: packet.ICMP, ICMPType: packet.ICMPDestUnreach, ICMPCode: packet.CodeHostProhibited}
+	if got := pingOutcome([]packet.Packet{echo}, nil); got != OutcomeAnswered {
+		t.Errorf("echo: %s", got)
+	}
+	if got := pingOutcome([]packet.Packet{unreach}, nil); got != "ICMP host prohibited" {
+		t.Errorf("unreachable: %s", got)
+	}
+	if got := pingOutcome(nil, nil); got != OutcomeNoReply {
+		t.Errorf("nothing: %s", got)
+	}
+}

@@ -1,0 +1,198 @@
+package verify
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/pktflow/pktflow/internal/engine"
+	"github.com/pktflow/pktflow/internal/lab"
+)
+
+// ProbeReport is one probe's line of a Report. Its JSON form is what
+// `pktflow verify --format json` prints for each probe.
+type ProbeReport struct {
+	// Probe is the probe in ParseProbe's syntax, ready to be given back
+	// to `pktflow verify`.
+	Probe string `json:"probe"`
+	// Description is the probe in words, as `pktflow trace` prints it.
+	Description string `json:"description"`
+	// Verdict and Reason are pktflow's (see `pktflow trace`).
+	Verdict string `json:"verdict"`
+	Reason  string `json:"reason"`
+	// Result is agreed, disagreed or uncertain (see Assessment).
+	Result string `json:"result"`
+	// Diffs lists the differences, first difference first.
+	Diffs []string `json:"diffs"`
+	// Uncertain is what pktflow could not model on this path.
+	Uncertain []string `json:"uncertain"`
+	// Outcome is what the sending program saw (Result.Outcome).
+	Outcome string `json:"outcome"`
+	// Predicted and Kernel are the compared packets, one per line:
+	// "NODE IFACE DIR header".
+	Predicted []string `json:"predicted"`
+	Kernel    []string `json:"kernel"`
+	// Error is set when the probe could not be checked at all (a capture
+	// failed); Result is then "error".
+	Error string `json:"error,omitempty"`
+}
+
+// Report is the outcome of checking a list of probes in one lab.
+type Report struct {
+	Snapshot  string        `json:"snapshot,omitempty"`
+	Probes    []ProbeReport `json:"probes"`
+	Agreed    int           `json:"agreed"`
+	Disagreed int           `json:"disagreed"`
+	Uncertain int           `json:"uncertain"`
+	Errors    int           `json:"errors"`
+	Seconds   float64       `json:"seconds"`
+	// Warnings are what the lab could not build exactly.
+	Warnings []string `json:"warnings"`
+}
+
+// OK reports whether every probe agreed or was uncertain: no certain
+// disagreement and no probe that could not be checked.
+func (r *Report) OK() bool { return r.Disagreed == 0 && r.Errors == 0 }
+
+// Run checks each probe in turn in lab l against engine e and tallies the
+// results. progress, when not nil, is called after each probe.
+func Run(ctx context.Context, l *lab.Lab, e *engine.Engine, probes []engine.Probe, progress func(ProbeReport)) *Report {
+	t0 := time.Now()
+	rep := &Report{Probes: []ProbeReport{}, Warnings: append([]string{}, l.Warnings()...)}
+	for _, p := range probes {
+		if ctx.Err() != nil {
+			break
+		}
+		pr := ProbeReport{Probe: ProbeString(p), Description: p.String(), Diffs: []string{}, Uncertain: []string{},
+			Predicted: []string{}, Kernel: []string{}}
+		res, err := Check(ctx, l, e, p)
+		if err != nil {
+			pr.Result, pr.Error = "error", err.Error()
+			rep.Errors++
+		} else {
+			fillReport(&pr, res)
+			switch pr.Result {
+			case Agreed:
+				rep.Agreed++
+			case Disagreed:
+				rep.Disagreed++
+			default:
+				rep.Uncertain++
+			}
+		}
+		rep.Probes = append(rep.Probes, pr)
+		if progress != nil {
+			progress(pr)
+		}
+	}
+	rep.Seconds = time.Since(t0).Seconds()
+	return rep
+}
+
+func fillReport(pr *ProbeReport, res *Result) {
+	a := Assess(res)
+	pr.Description = res.Probe.String()
+	pr.Verdict, pr.Reason = res.Trace.Verdict, res.Trace.Reason
+	pr.Result = a.Class
+	pr.Diffs = append(pr.Diffs, a.Diffs...)
+	pr.Uncertain = append(pr.Uncertain, res.Trace.Uncertain...)
+	pr.Outcome = res.Outcome
+	for _, c := range res.Trace.Captures {
+		if c.Iface == "lo" {
+			continue
+		}
+		pr.Predicted = append(pr.Predicted, fmt.Sprintf("%s %s %s %s", c.Node, c.Iface, c.Dir, fingerprint(&c.Packet)))
+	}
+	for _, k := range res.Kernel {
+		pr.Kernel = append(pr.Kernel, fmt.Sprintf("%s %s %s %s", k.Node, k.Iface, k.Dir, fingerprint(&k.Pkt)))
+	}
+}
+
+// Summary is the report's closing line.
+func (r *Report) Summary() string {
+	n := len(r.Probes)
+	noun := "probes"
+	if n == 1 {
+		noun = "probe"
+	}
+	s := fmt.Sprintf("%d %s: %d agreed, %d disagreed, %d uncertain", n, noun, r.Agreed, r.Disagreed, r.Uncertain)
+	if r.Errors > 0 {
+		s += fmt.Sprintf(", %d could not be checked", r.Errors)
+	}
+	if certain := r.Agreed + r.Disagreed; certain > 0 {
+		s += fmt.Sprintf("; agreement %.1f%% of certain probes", 100*float64(r.Agreed)/float64(certain))
+	}
+	return s + fmt.Sprintf(" (%.1fs)", r.Seconds)
+}
+
+// WriteText prints the report as a table (probe, verdict, result, first
+// difference), then the details of every probe that did not agree.
+func (r *Report) WriteText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROBE\tVERDICT\tRESULT\tFIRST DIFFERENCE")
+	for _, p := range r.Probes {
+		first := ""
+		switch {
+		case p.Error != "":
+			first = p.Error
+		case len(p.Diffs) > 0:
+			first = p.Diffs[0]
+		case p.Result == Uncertain && len(p.Uncertain) > 0:
+			first = "(uncertain: " + p.Uncertain[0] + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Probe, p.Verdict, p.Result, first)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for i := range r.Probes {
+		p := &r.Probes[i]
+		if p.Result == Agreed || (p.Result == Uncertain && len(p.Diffs) == 0) {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s", p.Details())
+	}
+	for _, wn := range r.Warnings {
+		fmt.Fprintf(w, "lab warning: %s\n", wn)
+	}
+	_, err := fmt.Fprintln(w, r.Summary())
+	return err
+}
+
+// WriteJSON prints the report as one JSON object.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// Details says, over several lines, what pktflow and the kernel did for
+// a probe: the verdict, the differences and both packet lists.
+func (p *ProbeReport) Details() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "== %s: %s (%s)\n", p.Result, p.Probe, p.Description)
+	if p.Error != "" {
+		fmt.Fprintf(&b, "  error: %s\n", p.Error)
+		return b.String()
+	}
+	fmt.Fprintf(&b, "  pktflow: %s: %s\n  sender saw: %s\n", p.Verdict, p.Reason, p.Outcome)
+	for _, u := range p.Uncertain {
+		fmt.Fprintf(&b, "  uncertain: %s\n", u)
+	}
+	for _, d := range p.Diffs {
+		fmt.Fprintf(&b, "  diff: %s\n", d)
+	}
+	fmt.Fprintln(&b, "  pktflow predicted:")
+	for _, s := range p.Predicted {
+		fmt.Fprintf(&b, "    %s\n", s)
+	}
+	fmt.Fprintln(&b, "  kernel sent:")
+	for _, s := range p.Kernel {
+		fmt.Fprintf(&b, "    %s\n", s)
+	}
+	return b.String()
+}
