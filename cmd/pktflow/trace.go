@@ -126,18 +126,8 @@ func buildProbe(snap *model.Snapshot, o *traceOpts, args []string) (engine.Probe
 	if err != nil {
 		return p, usageErr("DEST %q: %v", args[1], err)
 	}
-	if a, err := netip.ParseAddr(host); err == nil {
-		p.Dst = a
-	} else if addrs, ok := snap.Names[host]; ok && len(addrs) > 0 {
-		p.Dst, p.DstName = addrs[0], host
-		for _, a := range addrs {
-			if a.Is4() {
-				p.Dst = a
-				break
-			}
-		}
-	} else {
-		return p, usageErr("DEST %q is neither an address nor a name in topology.yaml's names", host)
+	if p.Dst, p.DstName, err = resolveHost(snap, host); err != nil {
+		return p, err
 	}
 	p.DPort = port
 	if o.src != "" {
@@ -162,6 +152,24 @@ func buildProbe(snap *model.Snapshot, o *traceOpts, args []string) (engine.Probe
 	}
 	p.TTL, p.ICMPID, p.ICMPSeq, p.Len = o.ttl, o.icmpID, o.seq, o.length
 	return p, nil
+}
+
+// resolveHost turns an address or a name from topology.yaml's names into
+// an address (IPv4 preferred, as ping without -6 does).
+func resolveHost(snap *model.Snapshot, host string) (netip.Addr, string, error) {
+	if a, err := netip.ParseAddr(host); err == nil {
+		return a, "", nil
+	}
+	addrs, ok := snap.Names[host]
+	if !ok || len(addrs) == 0 {
+		return netip.Addr{}, "", usageErr("DEST %q is neither an address nor a name in topology.yaml's names", host)
+	}
+	for _, a := range addrs {
+		if a.Is4() {
+			return a, host, nil
+		}
+	}
+	return addrs[0], host, nil
 }
 
 // splitHostPort splits ADDR[:PORT] (IPv6 as [ADDR]:PORT or bare).

@@ -128,6 +128,7 @@ func (r *run) nfctx(c *pctx, h netfilter.Hook) *netfilter.Ctx {
 		ctx.CTMark = e.Mark
 		ctx.OrigSrc, ctx.OrigDst, ctx.OrigSPort, ctx.OrigDPort = e.Orig.Src, e.Orig.Dst, e.Orig.SPort, e.Orig.DPort
 		ctx.ReplySrc, ctx.ReplyDst = e.Reply.Src, e.Reply.Dst
+		ctx.ReplySPort, ctx.ReplyDPort = e.Reply.SPort, e.Reply.DPort
 		if e.SrcNAT {
 			ctx.State |= netfilter.CTSNAT
 		}

@@ -313,6 +313,12 @@ func (l *Lab) TCPConnect(ctx context.Context, node string, src, dst netip.AddrPo
 // syscall.ECONNREFUSED; silence gives one wrapping ErrNoReply. A nil
 // payload sends "pktflow".
 func (l *Lab) UDPSend(ctx context.Context, node string, src, dst netip.AddrPort, payload []byte) ([]byte, error) {
+	return l.UDPSendTTL(ctx, node, src, dst, payload, 0)
+}
+
+// UDPSendTTL is UDPSend with the datagram's TTL (hop limit) set, as
+// traceroute and tracepath set it; 0 keeps the node's default.
+func (l *Lab) UDPSendTTL(ctx context.Context, node string, src, dst netip.AddrPort, payload []byte, ttl int) ([]byte, error) {
 	if payload == nil {
 		payload = []byte("pktflow")
 	}
@@ -321,6 +327,11 @@ func (l *Lab) UDPSend(ctx context.Context, node string, src, dst netip.AddrPort,
 		return nil, err
 	}
 	defer c.Close()
+	if ttl > 0 {
+		if err := setTTL(c, dst.Addr().Unmap().Is4(), ttl); err != nil {
+			return nil, fmt.Errorf("lab: udp %s from %s: set ttl: %w", dst, node, err)
+		}
+	}
 	if _, err := c.Write(payload); err != nil {
 		return nil, fmt.Errorf("lab: udp %s from %s: %w", dst, node, err)
 	}
@@ -338,4 +349,32 @@ func (l *Lab) UDPSend(ctx context.Context, node string, src, dst netip.AddrPort,
 		return nil, fmt.Errorf("lab: udp %s from %s: %w", dst, node, err)
 	}
 	return buf[:n], nil
+}
+
+// setTTL sets IP_TTL (or IPV6_UNICAST_HOPS) on a connected socket.
+func setTTL(c net.Conn, v4 bool, ttl int) error {
+	sc, ok := c.(*trackedConn)
+	if !ok {
+		return fmt.Errorf("not a lab socket")
+	}
+	raw, ok := sc.Conn.(syscall.Conn)
+	if !ok {
+		return fmt.Errorf("socket has no file descriptor")
+	}
+	rc, err := raw.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	err = rc.Control(func(fd uintptr) {
+		if v4 {
+			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_TTL, ttl)
+		} else {
+			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS, ttl)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return serr
 }

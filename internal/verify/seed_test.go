@@ -94,6 +94,11 @@ func TestSeedAgainstKernel(t *testing.T) {
 		{"closed udp port on rhel8a", engine.Probe{From: "mayura", Proto: packet.UDP, Dst: addr("192.168.122.120"), DPort: 5353, SPort: 40003}, trace.Refused},
 		{"closed tcp port on google", engine.Probe{From: "0d1b1ae40269", Proto: packet.TCP, Dst: addr("142.250.115.106"), DPort: 8443, SPort: 40004}, trace.Refused},
 		{"ttl expires at mayura", engine.Probe{From: "0d1b1ae40269", Proto: packet.ICMP, Dst: addr("142.250.115.106"), TTL: 2}, trace.Rejected},
+		{"tracepath hop 1", engine.Probe{From: "0d1b1ae40269", Proto: packet.UDP, Dst: addr("142.250.115.106"), DPort: 44444, SPort: 40010, TTL: 1}, trace.Rejected},
+		{"tracepath hop 2", engine.Probe{From: "0d1b1ae40269", Proto: packet.UDP, Dst: addr("142.250.115.106"), DPort: 44445, SPort: 40011, TTL: 2}, trace.Rejected},
+		{"tracepath hop 3", engine.Probe{From: "0d1b1ae40269", Proto: packet.UDP, Dst: addr("142.250.115.106"), DPort: 44446, SPort: 40012, TTL: 3}, trace.Rejected},
+		{"tracepath hop 4 reached", engine.Probe{From: "0d1b1ae40269", Proto: packet.UDP, Dst: addr("142.250.115.106"), DPort: 44447, SPort: 40013, TTL: 4}, trace.Refused},
+		{"tracepath to rhel8a reached", engine.Probe{From: "0d1b1ae40269", Proto: packet.UDP, Dst: addr("192.168.122.120"), DPort: 44444, SPort: 40014, TTL: 1}, trace.Refused},
 		{"internet to router 1443 dropped", engine.Probe{From: "internet", Proto: packet.TCP, Src: addr("142.250.115.106"), Dst: addr("203.0.113.2"), DPort: 1443, SPort: 40005}, trace.Dropped},
 	})
 }
