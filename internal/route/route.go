@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 
 	"github.com/pktflow/pktflow/internal/model"
 )
@@ -52,6 +53,9 @@ type FIB struct {
 type entry struct {
 	r       model.Route
 	derived bool // made by pktflow the way the kernel would (local routes, connected routes)
+	// desc is describe(&r), made once: every lookup that picks the
+	// route says why with it.
+	desc string
 }
 
 // New builds the FIB of a node. The kernel fills the local table from the
@@ -97,6 +101,9 @@ func New(n *model.Node) *FIB {
 		}
 	}
 	for t, es := range f.tables {
+		for _, e := range es {
+			e.desc = describe(&e.r)
+		}
 		slices.SortStableFunc(es, func(a, b *entry) int {
 			if c := cmp.Compare(b.r.Dst.Bits(), a.r.Dst.Bits()); c != 0 {
 				return c
@@ -218,7 +225,7 @@ func (f *FIB) Lookup(q Query) Result {
 		case "nop":
 			continue
 		}
-		res, ok := f.lookupTable(rule.Table, q)
+		res, ok := f.lookupTable(rule.Table, q, true)
 		if !ok {
 			continue
 		}
@@ -277,7 +284,9 @@ func orLo(iif string) string {
 	return iif
 }
 
-func (f *FIB) lookupTable(table int, q Query) (Result, bool) {
+// lookupTable looks dst up in one table; why says whether the caller
+// wants Result.Why (AddrKind only needs the route type).
+func (f *FIB) lookupTable(table int, q Query, why bool) (Result, bool) {
 	for _, e := range f.tables[table] {
 		r := &e.r
 		if !r.Dst.Contains(q.Dst) || r.Dst.Addr().BitLen() != q.Dst.BitLen() {
@@ -301,14 +310,18 @@ func (f *FIB) lookupTable(table int, q Query) (Result, bool) {
 			return Result{}, false
 		case model.RouteBlackhole, model.RouteUnreachable, model.RouteProhibit:
 			res.Err = string(res.Type)
-			res.Why = fmt.Sprintf("%s route %s in table %s", res.Type, r.Dst, TableName(table))
+			if why {
+				res.Why = fmt.Sprintf("%s route %s in table %s", res.Type, r.Dst, TableName(table))
+			}
 			return res, true
 		}
 		if len(r.Nexthops) > 0 && !r.Via.IsValid() && r.Dev == "" {
 			res.Via, res.Dev = r.Nexthops[0].Via, r.Nexthops[0].Dev
 		}
 		res.Src = f.selectSrc(res, q.Dst)
-		res.Why = fmt.Sprintf("%s matches %s in table %s", q.Dst, describe(r), TableName(table))
+		if why {
+			res.Why = q.Dst.String() + " matches " + e.desc + " in table " + TableName(table)
+		}
 		return res, true
 	}
 	return Result{}, false
@@ -316,7 +329,7 @@ func (f *FIB) lookupTable(table int, q Query) (Result, bool) {
 
 func describe(r *model.Route) string {
 	if r.Origin.Text != "" {
-		return fmt.Sprintf("%q", r.Origin.Text)
+		return strconv.Quote(r.Origin.Text)
 	}
 	s := r.Dst.String()
 	if r.Via.IsValid() {
@@ -429,7 +442,7 @@ func (f *FIB) AddrKind(addr netip.Addr) model.RouteType {
 			}
 		}
 	}
-	r, ok := f.lookupTable(model.TableMain, Query{Dst: addr})
+	r, ok := f.lookupTable(model.TableMain, Query{Dst: addr}, false)
 	if ok && r.Err != "" {
 		return r.Type
 	}
