@@ -40,7 +40,7 @@ func (r *run) hook(c *pctx, h netfilter.Hook, reroute func() bool) bool {
 			if c.ent != nil && !c.ent.Confirmed {
 				r.table(c.ns).Confirm(c.ent)
 				r.emit(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvConntrack, Hook: h.String(),
-					Message: fmt.Sprintf("conntrack confirms the new connection: original %s, reply %s", c.ent.Orig, c.ent.Reply)})
+					Message: "conntrack confirms the new connection: original " + r.tuple(c.ent.Orig) + ", reply " + r.tuple(c.ent.Reply)})
 			}
 			continue
 		case "nat":
@@ -53,7 +53,7 @@ func (r *run) hook(c *pctx, h netfilter.Hook, reroute func() bool) bool {
 			}
 			continue
 		}
-		if !c.ns.nf4.HasTable(t) {
+		if !c.ns.nf(&c.pkt).HasTable(t) {
 			continue
 		}
 		before, beforeMark := c.pkt, c.mark
@@ -142,7 +142,7 @@ func (r *run) nfctx(c *pctx, h netfilter.Hook) *netfilter.Ctx {
 // runTable walks one table and records what matched.
 func (r *run) runTable(c *pctx, h netfilter.Hook, table string) netfilter.Result {
 	ctx := r.nfctx(c, h)
-	res := c.ns.nf4.Run(table, h, ctx)
+	res := c.ns.nf(&c.pkt).Run(table, h, ctx)
 	c.mark = ctx.Mark
 	if c.ent != nil {
 		c.ent.Mark = ctx.CTMark
@@ -214,7 +214,7 @@ func (r *run) conntrackIn(c *pctx, h netfilter.Hook) {
 		}
 		if isReply || e.SeenReply {
 			c.state = netfilter.CTEstablished
-			ev.Message = fmt.Sprintf("%s belongs to connection %s (%s direction): ESTABLISHED", t, e.Orig, dirName(isReply))
+			ev.Message = r.tuple(t) + " belongs to connection " + r.tuple(e.Orig) + " (" + dirName(isReply) + " direction): ESTABLISHED"
 		} else {
 			c.state = netfilter.CTNew
 			ev.Message = fmt.Sprintf("%s is a retransmission of connection %s awaiting a reply: NEW", t, e.Orig)
@@ -231,15 +231,15 @@ func (r *run) conntrackIn(c *pctx, h netfilter.Hook) {
 		r.emit(ev)
 		return
 	}
-	if c.pkt.Proto == packet.ICMP && c.pkt.ICMPType == packet.ICMPEchoReply {
+	if (c.pkt.Proto == packet.ICMP && c.pkt.ICMPType == packet.ICMPEchoReply) || (c.pkt.Proto == packet.ICMPv6 && c.pkt.ICMPType == packet.ICMPv6EchoReply) {
 		c.state = netfilter.CTInvalid
 		ev.Message = fmt.Sprintf("%s is an echo reply for no tracked echo request: INVALID", t)
 		r.emit(ev)
 		return
 	}
-	c.ent = tab.New(t, fmt.Sprintf("%s %s", c.ns.n.Name, h))
+	c.ent = tab.New(t, c.ns.n.Name+" "+h.String())
 	c.reply, c.state = false, netfilter.CTNew
-	ev.Message = fmt.Sprintf("%s starts a new connection: NEW", t)
+	ev.Message = r.tuple(t) + " starts a new connection: NEW"
 	r.emit(ev)
 }
 

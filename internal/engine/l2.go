@@ -28,6 +28,16 @@ type ipEndpoint struct {
 
 // peers returns the endpoints at the other end(s) of dev's wire.
 func (e *Engine) peers(ns *nodeState, dev string) []model.Endpoint {
+	k := model.Endpoint{Node: ns.n.Name, Iface: dev}
+	if v, ok := e.peerCache.Load(k); ok {
+		return v.([]model.Endpoint)
+	}
+	out := e.walkPeers(ns, dev)
+	e.peerCache.Store(k, out)
+	return out
+}
+
+func (e *Engine) walkPeers(ns *nodeState, dev string) []model.Endpoint {
 	l := e.wire[model.Endpoint{Node: ns.n.Name, Iface: dev}]
 	if l == nil {
 		return nil
@@ -41,10 +51,35 @@ func (e *Engine) peers(ns *nodeState, dev string) []model.Endpoint {
 	return out
 }
 
+// l2key names a cached layer-2 walk.
+type l2key struct {
+	node, dev string
+	fromWire  bool
+}
+
+// l2walk returns domain or domainFromWire from the cache, walking the
+// wires the first time.
+func (e *Engine) l2walk(ns *nodeState, dev string, fromWire bool) []ipEndpoint {
+	k := l2key{ns.n.Name, dev, fromWire}
+	if v, ok := e.l2.Load(k); ok {
+		return v.([]ipEndpoint)
+	}
+	var out []ipEndpoint
+	if fromWire {
+		out = e.walkDomainFromWire(ns, dev)
+	} else {
+		out = e.walkDomain(ns, dev)
+	}
+	e.l2.Store(k, out)
+	return out
+}
+
 // domain lists the IP endpoints reachable at layer 2 from a device,
 // without crossing any IP stack. For a bridge device, the search starts
 // from all its ports.
-func (e *Engine) domain(ns *nodeState, dev string) []ipEndpoint {
+func (e *Engine) domain(ns *nodeState, dev string) []ipEndpoint { return e.l2walk(ns, dev, false) }
+
+func (e *Engine) walkDomain(ns *nodeState, dev string) []ipEndpoint {
 	var out []ipEndpoint
 	seen := map[model.Endpoint]bool{{Node: ns.n.Name, Iface: dev}: true}
 	var walkWire func(ns *nodeState, dev string)
@@ -105,6 +140,10 @@ func (e *Engine) leadsTo(ns *nodeState, dev, mac string) bool {
 // domainFromWire is like domain but starts on dev's wire even when dev is
 // a bridge port.
 func (e *Engine) domainFromWire(ns *nodeState, dev string) []ipEndpoint {
+	return e.l2walk(ns, dev, true)
+}
+
+func (e *Engine) walkDomainFromWire(ns *nodeState, dev string) []ipEndpoint {
 	if ns.isBridge(dev) {
 		return e.domain(ns, dev)
 	}
@@ -250,7 +289,7 @@ func (r *run) resolve(c *pctx, dev string, nh netip.Addr) (mac string, ok bool, 
 // not at all (loose) is ignored. It returns why, or "" when it answers.
 func (ns *nodeState) arpRPFilter(dev string, sip, tip netip.Addr) string {
 	mode, why := ns.rpFilterMode(dev)
-	if mode == 0 || !sip.IsValid() {
+	if mode == 0 || !sip.IsValid() || sip.Is6() {
 		return ""
 	}
 	rev := ns.fib.Lookup(route.Query{Dst: sip, Src: tip})
@@ -364,17 +403,21 @@ func (e *Engine) leadsToFrom(ns *nodeState, dev, mac string) bool {
 // -m physdev the ports.
 func (r *run) brNetfilter(c *pctx, br, in, out string) bool {
 	ns := c.ns
-	v, ok := ns.sysctl("net.bridge.bridge-nf-call-iptables")
+	key := "net.bridge.bridge-nf-call-iptables"
+	if c.pkt.Is6() {
+		key = "net.bridge.bridge-nf-call-ip6tables"
+	}
+	v, ok := ns.sysctl(key)
 	if !ok {
-		if ns.nf4.HasTable("filter") || ns.nf4.HasTable("nat") {
-			r.uncertain(ns, fmt.Sprintf("net.bridge.bridge-nf-call-iptables is not in the snapshot: pktflow assumes 0, so traffic bridged on %s skips iptables (Docker hosts usually have 1)", br))
+		if ns.nf(&c.pkt).HasTable("filter") || ns.nf(&c.pkt).HasTable("nat") {
+			r.uncertain(ns, fmt.Sprintf("%s is not in the snapshot: pktflow assumes 0, so traffic bridged on %s skips the firewall (Docker hosts usually have 1)", key, br))
 		}
 		return true
 	}
-	if v.Value != "1" || c.pkt.Is6() {
+	if v.Value != "1" {
 		return true
 	}
-	r.note(c.leg, ns, in, fmt.Sprintf("bridge-nf-call-iptables = 1%s: the bridged frame traverses iptables with -i/-o %s and physdev %s → %s", originSuffix(v.Origin), br, in, out))
+	r.note(c.leg, ns, in, fmt.Sprintf("%s = 1%s: the bridged frame traverses the firewall with -i/-o %s and physdev %s → %s", key, originSuffix(v.Origin), br, in, out))
 	c.iif, c.oif, c.physIn, c.physOut, c.bridged = br, br, in, out, true
 	before := c.pkt
 	if !r.hook(c, netfilter.PreRouting, nil) {

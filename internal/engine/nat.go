@@ -33,12 +33,12 @@ func manipOf(h netfilter.Hook) manip {
 // its bindings; every packet, in either direction, is then rewritten from
 // the binding.
 func (r *run) natStage(c *pctx, h netfilter.Hook) bool {
-	if !c.ns.nf4.HasTable("nat") || c.ent == nil || c.state == netfilter.CTUntracked {
+	if !c.ns.nf(&c.pkt).HasTable("nat") || c.ent == nil || c.state == netfilter.CTUntracked {
 		return true
 	}
 	m := manipOf(h)
 	e := c.ent
-	if c.state == netfilter.CTRelated && (c.pkt.Proto == packet.ICMP) && c.pkt.IsICMPError() {
+	if c.state == netfilter.CTRelated && c.pkt.IsICMPError() {
 		r.icmpReplyTranslation(c, h, m)
 		return true
 	}
@@ -113,6 +113,9 @@ func (r *run) setupBinding(c *pctx, h netfilter.Hook, m manip, res netfilter.Res
 		// to 127.0.0.1 for locally generated packets.
 		if c.locallyGenerated {
 			nt.Dst = netip.MustParseAddr("127.0.0.1")
+			if c.pkt.Is6() {
+				nt.Dst = netip.IPv6Loopback()
+			}
 		} else {
 			a := c.ns.primaryAddr(c.iif)
 			if !a.IsValid() {
@@ -140,7 +143,7 @@ func (r *run) setupBinding(c *pctx, h netfilter.Hook, m manip, res netfilter.Res
 		nt.SPort = r.freePort(c, nt, m, 1024, 65535)
 		r.uncertain(c.ns, fmt.Sprintf("source port %d is already used by another connection to the same place: the kernel picks another free port; pktflow uses %d", old, nt.SPort))
 	}
-	if nt.Proto == packet.ICMP {
+	if nt.Proto == packet.ICMP || nt.Proto == packet.ICMPv6 {
 		nt.DPort = nt.SPort
 	}
 	r.bind(c, h, m, curr, nt, why, res)
@@ -158,7 +161,7 @@ func (r *run) nullBinding(c *pctx, h netfilter.Hook, m manip) {
 	if m == manipSrc && r.table(c.ns).ReplyTaken(nt.Invert(), e) && (c.pkt.HasPorts() || c.pkt.Proto == packet.ICMP) {
 		old := nt.SPort
 		nt.SPort = r.freePort(c, nt, m, 1024, 65535)
-		if nt.Proto == packet.ICMP {
+		if nt.Proto == packet.ICMP || nt.Proto == packet.ICMPv6 {
 			nt.DPort = nt.SPort
 		}
 		why = fmt.Sprintf("no nat rule matched, but %d clashes with an existing connection, so the kernel picks another port", old)
@@ -184,7 +187,7 @@ func (r *run) bind(c *pctx, h netfilter.Hook, m manip, curr, nt conntrack.Tuple,
 		e.DstNAT = true
 	}
 	r.emit(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvConntrack, Hook: h.String(),
-		Message: fmt.Sprintf("%s; conntrack now expects replies as %s", why, e.Reply), Origin: deciderOrigin(res)})
+		Message: why + "; conntrack now expects replies as " + r.tuple(e.Reply), Origin: deciderOrigin(res)})
 }
 
 func rangeText(n *netfilter.NAT) string {
@@ -214,7 +217,7 @@ func (r *run) freePort(c *pctx, nt conntrack.Tuple, m manip, lo, hi uint16) uint
 		} else {
 			t.DPort = uint16(p)
 		}
-		if t.Proto == packet.ICMP {
+		if t.Proto == packet.ICMP || t.Proto == packet.ICMPv6 {
 			t.SPort, t.DPort = uint16(p), uint16(p)
 		}
 		if !tab.ReplyTaken(t.Invert(), c.ent) {
@@ -257,17 +260,17 @@ func (r *run) natPacket(c *pctx, h netfilter.Hook, m manip) {
 	var why string
 	switch {
 	case !c.reply && m == manipSrc:
-		why = "source NAT of connection " + e.Orig.String()
+		why = "source NAT of connection " + r.tuple(e.Orig)
 	case !c.reply && m == manipDst:
-		why = "destination NAT of connection " + e.Orig.String()
+		why = "destination NAT of connection " + r.tuple(e.Orig)
 	case c.reply && m == manipDst:
-		why = "reply: conntrack reverses the source NAT of " + e.Orig.String()
+		why = "reply: conntrack reverses the source NAT of " + r.tuple(e.Orig)
 	default:
-		why = "reply: conntrack reverses the destination NAT of " + e.Orig.String()
+		why = "reply: conntrack reverses the destination NAT of " + r.tuple(e.Orig)
 	}
 	r.emit(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvNAT, Hook: h.String(), Table: "nat",
 		Message: fmt.Sprintf("%s: %s → %s", why, hdrText(&before, m), hdrText(&c.pkt, m)),
-		Before:  header(&before), After: header(&c.pkt)})
+		Before:  r.header(&before), After: r.header(&c.pkt)})
 }
 
 func applyManip(p *packet.Packet, t conntrack.Tuple, m manip) {
@@ -282,7 +285,7 @@ func applyManip(p *packet.Packet, t conntrack.Tuple, m manip) {
 			p.DPort = t.DPort
 		}
 	}
-	if p.Proto == packet.ICMP && !p.IsICMPError() {
+	if (p.Proto == packet.ICMP || p.Proto == packet.ICMPv6) && !p.IsICMPError() {
 		p.ICMPID = t.SPort
 	}
 }
@@ -295,7 +298,7 @@ func hdrText(p *packet.Packet, m manip) string {
 	if p.HasPorts() {
 		return fmt.Sprintf("%s:%d", a, port)
 	}
-	if p.Proto == packet.ICMP && !p.IsICMPError() {
+	if (p.Proto == packet.ICMP || p.Proto == packet.ICMPv6) && !p.IsICMPError() {
 		return fmt.Sprintf("%s (id %d)", a, p.ICMPID)
 	}
 	return a.String()
@@ -341,5 +344,5 @@ func (r *run) icmpReplyTranslation(c *pctx, h netfilter.Hook, m manip) {
 	r.emit(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvNAT, Hook: h.String(), Table: "nat",
 		Message: fmt.Sprintf("ICMP error RELATED to %s: conntrack rewrites it and the header it quotes: %s → %s (quoted %s > %s → %s > %s)",
 			e.Orig, hdrText(&before, m), hdrText(&c.pkt, m), before.Inner.Src, before.Inner.Dst, inner.Src, inner.Dst),
-		Before: header(&before), After: header(&c.pkt)})
+		Before: r.header(&before), After: r.header(&c.pkt)})
 }

@@ -53,8 +53,44 @@ type run struct {
 	chooseNode string
 	capPkt     packet.Packet
 	capLine    string
-	capSrc     string
-	capDst     string
+	// addrs and tuples remember the few addresses and connection tuples
+	// a trace prints over and over, rendered once.
+	addrs  []addrText
+	tuples []tupleText
+}
+
+type addrText struct {
+	a netip.Addr
+	s string
+}
+
+type tupleText struct {
+	t conntrack.Tuple
+	s string
+}
+
+// addr renders an address (netip.Addr.String), once per run.
+func (r *run) addr(a netip.Addr) string {
+	for i := range r.addrs {
+		if r.addrs[i].a == a {
+			return r.addrs[i].s
+		}
+	}
+	s := a.String()
+	r.addrs = append(r.addrs, addrText{a, s})
+	return s
+}
+
+// tuple renders a connection tuple (conntrack.Tuple.String), once per run.
+func (r *run) tuple(t conntrack.Tuple) string {
+	for i := range r.tuples {
+		if r.tuples[i].t == t {
+			return r.tuples[i].s
+		}
+	}
+	s := t.String()
+	r.tuples = append(r.tuples, tupleText{t, s})
+	return s
 }
 
 // pctx is a packet inside one node, with its conntrack association.
@@ -279,8 +315,8 @@ func (r *run) uncertain(ns *nodeState, msg string) {
 	r.tr.Uncertain = append(r.tr.Uncertain, s)
 }
 
-func header(p *packet.Packet) *trace.Header {
-	h := &trace.Header{Src: p.Src.String(), Dst: p.Dst.String(), Proto: packet.ProtoName(p.Proto)}
+func (r *run) header(p *packet.Packet) *trace.Header {
+	h := &trace.Header{Src: r.addr(p.Src), Dst: r.addr(p.Dst), Proto: packet.ProtoName(p.Proto)}
 	if p.HasPorts() {
 		h.SPort, h.DPort = p.SPort, p.DPort
 	} else if p.Proto == packet.ICMP && !p.IsICMPError() {
@@ -334,15 +370,9 @@ func (r *run) step(c *pctx) bool {
 func (r *run) capture(c *pctx, dev, dir string) {
 	p := c.pkt
 	if r.capLine == "" || p.Inner != nil || p != r.capPkt {
-		if r.capLine == "" || p.Src != r.capPkt.Src {
-			r.capSrc = p.Src.String()
-		}
-		if r.capLine == "" || p.Dst != r.capPkt.Dst {
-			r.capDst = p.Dst.String()
-		}
 		r.capPkt, r.capLine = p, packet.Tcpdump(&p)
 	}
-	cp := trace.Capture{Leg: c.leg, Node: c.ns.n.Name, Iface: dev, Dir: dir, Src: r.capSrc, Dst: r.capDst,
+	cp := trace.Capture{Leg: c.leg, Node: c.ns.n.Name, Iface: dev, Dir: dir, Src: r.addr(p.Src), Dst: r.addr(p.Dst),
 		Proto: packet.ProtoName(p.Proto), TTL: int(p.TTL), ICMPType: -1, ICMPCode: -1, ICMPID: -1, Packet: p}
 	if p.HasPorts() {
 		cp.SPort, cp.DPort = p.SPort, p.DPort
