@@ -58,7 +58,6 @@ type nodeState struct {
 	n      *model.Node
 	fib    *route.FIB
 	nf4    *netfilter.Compiled
-	nf6    *netfilter.Compiled
 	ifaces map[string]*model.Interface
 	// ports maps a bridge device name to its port devices.
 	ports map[string][]string
@@ -87,9 +86,6 @@ func New(s *model.Snapshot) (*Engine, error) {
 			return nil, fmt.Errorf("node %s: %w", n.Name, err)
 		}
 		ns.nf4 = nf
-		if ns.nf6, err = netfilter.Compile(n.IPv6); err != nil {
-			return nil, fmt.Errorf("node %s: %w", n.Name, err)
-		}
 		e.nodes[n.Name] = ns
 	}
 	for _, l := range s.Links {
@@ -177,27 +173,12 @@ func (ns *nodeState) sysctl(key string) (model.Sysctl, bool) {
 	return v, ok
 }
 
-// nf returns the ruleset for the packet's family: iptables or ip6tables.
-func (ns *nodeState) nf(p *packet.Packet) *netfilter.Compiled {
-	if p.Is6() {
-		return ns.nf6
-	}
-	return ns.nf4
-}
-
-// forwarding reports whether the node forwards packets arriving on iif,
-// and why. IPv4: the per-device conf value if given, else ip_forward
-// (which the kernel copies into every device's value), else the Linux
-// default 0. IPv6: net.ipv6.conf.all.forwarding, which ip6_forward checks.
-func (ns *nodeState) forwarding(iif string, v6 bool) (bool, string) {
+// forwarding reports whether the node forwards IPv4 packets arriving on
+// iif, and why: the per-device conf value if given, else ip_forward (which
+// the kernel copies into every device's value), else the Linux default 0.
+func (ns *nodeState) forwarding(iif string) (bool, string) {
 	if ns.external {
 		return true, "external nodes stand for networks that route"
-	}
-	if v6 {
-		if v, ok := ns.sysctl("net.ipv6.conf.all.forwarding"); ok {
-			return v.Value == "1", fmt.Sprintf("net.ipv6.conf.all.forwarding = %s%s", v.Value, originSuffix(v.Origin))
-		}
-		return false, "net.ipv6.conf.all.forwarding is not set in the snapshot; Linux's default is 0"
 	}
 	for _, k := range []string{"net.ipv4.conf." + iif + ".forwarding", "net.ipv4.conf.all.forwarding", "net.ipv4.ip_forward"} {
 		if v, ok := ns.sysctl(k); ok {
@@ -257,19 +238,11 @@ func (ns *nodeState) mtu(res *route.Result) (int, string) {
 	return 1500, "default device mtu"
 }
 
-func (ns *nodeState) initialTTL(v6 bool) uint8 {
-	if v6 {
-		if v, ok := ns.sysctl("net.ipv6.conf.all.hop_limit"); ok && ns.n.InitialTTL == 0 {
-			var t int
-			if _, err := fmt.Sscan(v.Value, &t); err == nil && t > 0 && t < 256 {
-				return uint8(t)
-			}
-		}
-	}
+func (ns *nodeState) initialTTL() uint8 {
 	if ns.n.InitialTTL > 0 {
 		return uint8(ns.n.InitialTTL)
 	}
-	if v, ok := ns.sysctl("net.ipv4.ip_default_ttl"); ok && !v6 {
+	if v, ok := ns.sysctl("net.ipv4.ip_default_ttl"); ok {
 		var t int
 		if _, err := fmt.Sscan(v.Value, &t); err == nil && t > 0 && t < 256 {
 			return uint8(t)

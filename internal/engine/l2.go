@@ -289,7 +289,7 @@ func (r *run) resolve(c *pctx, dev string, nh netip.Addr) (mac string, ok bool, 
 // not at all (loose) is ignored. It returns why, or "" when it answers.
 func (ns *nodeState) arpRPFilter(dev string, sip, tip netip.Addr) string {
 	mode, why := ns.rpFilterMode(dev)
-	if mode == 0 || !sip.IsValid() || sip.Is6() {
+	if mode == 0 || !sip.IsValid() {
 		return ""
 	}
 	rev := ns.fib.Lookup(route.Query{Dst: sip, Src: tip})
@@ -403,21 +403,17 @@ func (e *Engine) leadsToFrom(ns *nodeState, dev, mac string) bool {
 // -m physdev the ports.
 func (r *run) brNetfilter(c *pctx, br, in, out string) bool {
 	ns := c.ns
-	key := "net.bridge.bridge-nf-call-iptables"
-	if c.pkt.Is6() {
-		key = "net.bridge.bridge-nf-call-ip6tables"
-	}
-	v, ok := ns.sysctl(key)
+	v, ok := ns.sysctl("net.bridge.bridge-nf-call-iptables")
 	if !ok {
-		if ns.nf(&c.pkt).HasTable("filter") || ns.nf(&c.pkt).HasTable("nat") {
-			r.uncertain(ns, fmt.Sprintf("%s is not in the snapshot: pktflow assumes 0, so traffic bridged on %s skips the firewall (Docker hosts usually have 1)", key, br))
+		if ns.nf4.HasTable("filter") || ns.nf4.HasTable("nat") {
+			r.uncertain(ns, fmt.Sprintf("net.bridge.bridge-nf-call-iptables is not in the snapshot: pktflow assumes 0, so traffic bridged on %s skips iptables (Docker hosts usually have 1)", br))
 		}
 		return true
 	}
-	if v.Value != "1" {
+	if v.Value != "1" || c.pkt.Is6() {
 		return true
 	}
-	r.note(c.leg, ns, in, fmt.Sprintf("%s = 1%s: the bridged frame traverses the firewall with -i/-o %s and physdev %s → %s", key, originSuffix(v.Origin), br, in, out))
+	r.note(c.leg, ns, in, fmt.Sprintf("bridge-nf-call-iptables = 1%s: the bridged frame traverses iptables with -i/-o %s and physdev %s → %s", originSuffix(v.Origin), br, in, out))
 	c.iif, c.oif, c.physIn, c.physOut, c.bridged = br, br, in, out, true
 	before := c.pkt
 	if !r.hook(c, netfilter.PreRouting, nil) {

@@ -33,12 +33,12 @@ func manipOf(h netfilter.Hook) manip {
 // its bindings; every packet, in either direction, is then rewritten from
 // the binding.
 func (r *run) natStage(c *pctx, h netfilter.Hook) bool {
-	if !c.ns.nf(&c.pkt).HasTable("nat") || c.ent == nil || c.state == netfilter.CTUntracked {
+	if !c.ns.nf4.HasTable("nat") || c.ent == nil || c.state == netfilter.CTUntracked {
 		return true
 	}
 	m := manipOf(h)
 	e := c.ent
-	if c.state == netfilter.CTRelated && c.pkt.IsICMPError() {
+	if c.state == netfilter.CTRelated && (c.pkt.Proto == packet.ICMP) && c.pkt.IsICMPError() {
 		r.icmpReplyTranslation(c, h, m)
 		return true
 	}
@@ -113,9 +113,6 @@ func (r *run) setupBinding(c *pctx, h netfilter.Hook, m manip, res netfilter.Res
 		// to 127.0.0.1 for locally generated packets.
 		if c.locallyGenerated {
 			nt.Dst = netip.MustParseAddr("127.0.0.1")
-			if c.pkt.Is6() {
-				nt.Dst = netip.IPv6Loopback()
-			}
 		} else {
 			a := c.ns.primaryAddr(c.iif)
 			if !a.IsValid() {
@@ -143,7 +140,7 @@ func (r *run) setupBinding(c *pctx, h netfilter.Hook, m manip, res netfilter.Res
 		nt.SPort = r.freePort(c, nt, m, 1024, 65535)
 		r.uncertain(c.ns, fmt.Sprintf("source port %d is already used by another connection to the same place: the kernel picks another free port; pktflow uses %d", old, nt.SPort))
 	}
-	if nt.Proto == packet.ICMP || nt.Proto == packet.ICMPv6 {
+	if nt.Proto == packet.ICMP {
 		nt.DPort = nt.SPort
 	}
 	r.bind(c, h, m, curr, nt, why, res)
@@ -161,7 +158,7 @@ func (r *run) nullBinding(c *pctx, h netfilter.Hook, m manip) {
 	if m == manipSrc && r.table(c.ns).ReplyTaken(nt.Invert(), e) && (c.pkt.HasPorts() || c.pkt.Proto == packet.ICMP) {
 		old := nt.SPort
 		nt.SPort = r.freePort(c, nt, m, 1024, 65535)
-		if nt.Proto == packet.ICMP || nt.Proto == packet.ICMPv6 {
+		if nt.Proto == packet.ICMP {
 			nt.DPort = nt.SPort
 		}
 		why = fmt.Sprintf("no nat rule matched, but %d clashes with an existing connection, so the kernel picks another port", old)
@@ -217,7 +214,7 @@ func (r *run) freePort(c *pctx, nt conntrack.Tuple, m manip, lo, hi uint16) uint
 		} else {
 			t.DPort = uint16(p)
 		}
-		if t.Proto == packet.ICMP || t.Proto == packet.ICMPv6 {
+		if t.Proto == packet.ICMP {
 			t.SPort, t.DPort = uint16(p), uint16(p)
 		}
 		if !tab.ReplyTaken(t.Invert(), c.ent) {
@@ -285,7 +282,7 @@ func applyManip(p *packet.Packet, t conntrack.Tuple, m manip) {
 			p.DPort = t.DPort
 		}
 	}
-	if (p.Proto == packet.ICMP || p.Proto == packet.ICMPv6) && !p.IsICMPError() {
+	if p.Proto == packet.ICMP && !p.IsICMPError() {
 		p.ICMPID = t.SPort
 	}
 }
@@ -298,7 +295,7 @@ func hdrText(p *packet.Packet, m manip) string {
 	if p.HasPorts() {
 		return fmt.Sprintf("%s:%d", a, port)
 	}
-	if (p.Proto == packet.ICMP || p.Proto == packet.ICMPv6) && !p.IsICMPError() {
+	if p.Proto == packet.ICMP && !p.IsICMPError() {
 		return fmt.Sprintf("%s (id %d)", a, p.ICMPID)
 	}
 	return a.String()
