@@ -65,6 +65,8 @@ type nodeState struct {
 	external bool
 	// addrTypeFn is addrType as a func value, made once.
 	addrTypeFn func(netip.Addr, string) netfilter.AddrType
+	// fwd caches forwarding's answers by input device.
+	fwd sync.Map
 }
 
 // New compiles a snapshot. It fails only when the snapshot cannot be given
@@ -177,6 +179,23 @@ func (ns *nodeState) sysctl(key string) (model.Sysctl, bool) {
 // iif, and why: the per-device conf value if given, else ip_forward (which
 // the kernel copies into every device's value), else the Linux default 0.
 func (ns *nodeState) forwarding(iif string) (bool, string) {
+	if v, ok := ns.fwd.Load(iif); ok {
+		a := v.(fwdAnswer)
+		return a.on, a.why
+	}
+	on, why := ns.forwardingOf(iif)
+	ns.fwd.Store(iif, fwdAnswer{on, why})
+	return on, why
+}
+
+// fwdAnswer caches forwarding's answer per input device: a node's
+// sysctls never change after New.
+type fwdAnswer struct {
+	on  bool
+	why string
+}
+
+func (ns *nodeState) forwardingOf(iif string) (bool, string) {
 	if ns.external {
 		return true, "external nodes stand for networks that route"
 	}

@@ -150,8 +150,8 @@ func (r *run) runTable(c *pctx, h netfilter.Hook, table string) netfilter.Result
 	for _, s := range res.Steps {
 		ev := trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvRule, Hook: h.String(), Table: s.Table, Chain: s.Chain, Message: s.Message}
 		if s.Rule != nil {
-			o := s.Rule.Origin
-			ev.Rule, ev.Target, ev.Origin = s.Rule.Pos, s.Rule.Target, &o
+			// The rule's own Origin: the model is immutable.
+			ev.Rule, ev.Target, ev.Origin = s.Rule.Pos, s.Rule.Target, &s.Rule.Origin
 		} else if s.What == "policy" {
 			ev.Kind = trace.EvPolicy
 			ev.Target = res.Verdict.String()

@@ -269,7 +269,7 @@ func (r *run) resolve(c *pctx, dev string, nh netip.Addr) (mac string, ok bool, 
 		mac = "(unknown MAC)"
 		r.uncertain(ns, fmt.Sprintf("%s %s has no MAC in the snapshot", f.ns.n.Name, f.dev))
 	}
-	ev.Message = fmt.Sprintf("ARP: %s is %s %s (%s)", nh, f.ns.n.Name, f.dev, mac)
+	ev.Message = "ARP: " + r.addr(nh) + " is " + f.ns.n.Name + " " + f.dev + " (" + mac + ")"
 	if len(found) > 1 {
 		var names []string
 		for _, x := range found {

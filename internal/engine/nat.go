@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 
 	"github.com/pktflow/pktflow/internal/conntrack"
 	"github.com/pktflow/pktflow/internal/netfilter"
@@ -266,7 +267,7 @@ func (r *run) natPacket(c *pctx, h netfilter.Hook, m manip) {
 		why = "reply: conntrack reverses the destination NAT of " + r.tuple(e.Orig)
 	}
 	r.emit(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvNAT, Hook: h.String(), Table: "nat",
-		Message: fmt.Sprintf("%s: %s → %s", why, hdrText(&before, m), hdrText(&c.pkt, m)),
+		Message: why + ": " + r.hdrText(&before, m) + " → " + r.hdrText(&c.pkt, m),
 		Before:  r.header(&before), After: r.header(&c.pkt)})
 }
 
@@ -287,18 +288,18 @@ func applyManip(p *packet.Packet, t conntrack.Tuple, m manip) {
 	}
 }
 
-func hdrText(p *packet.Packet, m manip) string {
+func (r *run) hdrText(p *packet.Packet, m manip) string {
 	a, port := p.Src, p.SPort
 	if m == manipDst {
 		a, port = p.Dst, p.DPort
 	}
 	if p.HasPorts() {
-		return fmt.Sprintf("%s:%d", a, port)
+		return r.addr(a) + ":" + strconv.Itoa(int(port))
 	}
 	if p.Proto == packet.ICMP && !p.IsICMPError() {
-		return fmt.Sprintf("%s (id %d)", a, p.ICMPID)
+		return r.addr(a) + " (id " + strconv.Itoa(int(p.ICMPID)) + ")"
 	}
-	return a.String()
+	return r.addr(a)
 }
 
 // icmpReplyTranslation is nf_nat_icmp_reply_translation: an ICMP error
@@ -340,6 +341,6 @@ func (r *run) icmpReplyTranslation(c *pctx, h netfilter.Hook, m manip) {
 	}
 	r.emit(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvNAT, Hook: h.String(), Table: "nat",
 		Message: fmt.Sprintf("ICMP error RELATED to %s: conntrack rewrites it and the header it quotes: %s → %s (quoted %s > %s → %s > %s)",
-			e.Orig, hdrText(&before, m), hdrText(&c.pkt, m), before.Inner.Src, before.Inner.Dst, inner.Src, inner.Dst),
+			e.Orig, r.hdrText(&before, m), r.hdrText(&c.pkt, m), before.Inner.Src, before.Inner.Dst, inner.Src, inner.Dst),
 		Before: r.header(&before), After: r.header(&c.pkt)})
 }
