@@ -198,7 +198,7 @@ type choice struct {
 // later ones are taken.
 func (e *Engine) run(p Probe, prefix []bool) *run {
 	r := &run{e: e, ct: make(map[string]*conntrack.Table, 8), probe: p, prefix: prefix,
-		tr: &trace.Trace{Probe: p.String(), Uncertain: []string{}, Hops: make([]trace.Event, 0, 48), Captures: make([]trace.Capture, 0, 16), Probability: 1}}
+		tr: &trace.Trace{Probe: p.String(), Uncertain: []string{}, Hops: make([]trace.Event, 0, 80), Captures: make([]trace.Capture, 0, 16), Probability: 1}}
 	r.start()
 	if !r.done {
 		if r.dropReason != "" {
