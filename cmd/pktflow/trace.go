@@ -25,6 +25,8 @@ type traceOpts struct {
 	seq      uint16
 	ttl      int
 	length   int
+	only4    bool
+	only6    bool
 }
 
 func traceCmd() *cobra.Command {
@@ -57,6 +59,8 @@ Exit status: 0 when the request is delivered and its answer gets back,
 	f.Uint16Var(&o.icmpID, "icmp-id", 1, "ICMP echo identifier")
 	f.Uint16Var(&o.seq, "seq", 1, "ICMP echo sequence number")
 	f.IntVar(&o.ttl, "ttl", 0, "initial TTL (default: the sender's, 64 on Linux)")
+	f.BoolVarP(&o.only4, "ipv4", "4", false, "a name with both families: trace only its IPv4 address")
+	f.BoolVarP(&o.only6, "ipv6", "6", false, "a name with both families: trace only its IPv6 address")
 	f.IntVar(&o.length, "length", 0, "length tcpdump prints: ICMP message (default 64) or UDP payload (default 32)")
 	return c
 }
@@ -81,6 +85,9 @@ func runTrace(cmd *cobra.Command, o *traceOpts, args []string) error {
 		return &exitError{code: exitUsage, err: err}
 	}
 	t := eng.Trace(p)
+	if p6, ok := otherFamily(snap, p, o); ok {
+		t = bothFamilies(t, eng.Trace(p6))
+	}
 	out := cmd.OutOrStdout()
 	if o.format == "json" {
 		err = render.JSON(out, t)
@@ -129,6 +136,14 @@ func buildProbe(snap *model.Snapshot, o *traceOpts, args []string) (engine.Probe
 	if p.Dst, p.DstName, err = resolveHost(snap, host); err != nil {
 		return p, err
 	}
+	if o.only6 && p.DstName != "" {
+		for _, a := range snap.Names[p.DstName] {
+			if a.Is6() {
+				p.Dst = a
+				break
+			}
+		}
+	}
 	p.DPort = port
 	if o.src != "" {
 		sh, sp, err := splitHostPort(o.src, false)
@@ -152,6 +167,55 @@ func buildProbe(snap *model.Snapshot, o *traceOpts, args []string) (engine.Probe
 	}
 	p.TTL, p.ICMPID, p.ICMPSeq, p.Len = o.ttl, o.icmpID, o.seq, o.length
 	return p, nil
+}
+
+// otherFamily returns the probe for a name's IPv6 address when the name
+// has addresses of both families and neither -4 nor -6 was given.
+func otherFamily(snap *model.Snapshot, p engine.Probe, o *traceOpts) (engine.Probe, bool) {
+	if p.DstName == "" || o.only4 || o.only6 || p.Src.IsValid() || !hasGlobal6(snap.Node(p.From)) {
+		// Like getaddrinfo with AI_ADDRCONFIG, a sender with no global
+		// IPv6 address does not try the name's IPv6 address.
+		return p, false
+	}
+	for _, a := range snap.Names[p.DstName] {
+		if a.Is6() && p.Dst.Is4() {
+			p.Dst = a
+			return p, true
+		}
+	}
+	return p, false
+}
+
+// hasGlobal6 reports whether a node has an IPv6 address other than
+// loopback and link-local.
+func hasGlobal6(n *model.Node) bool {
+	if n == nil {
+		return false
+	}
+	for _, i := range n.Interfaces {
+		for _, a := range i.Addrs {
+			ad := a.Prefix.Addr()
+			if ad.Is6() && !ad.Is4In6() && !ad.IsLoopback() && !ad.IsLinkLocalUnicast() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// bothFamilies joins the IPv4 and IPv6 traces of a dual-stack name.
+func bothFamilies(t4, t6 *trace.Trace) *trace.Trace {
+	t := &trace.Trace{Probe: t4.Probe + " and " + t6.Probe, Uncertain: []string{}, Hops: []trace.Event{}, Captures: []trace.Capture{},
+		Probability: 1, Families: []*trace.Trace{t4, t6}}
+	t.Uncertain = append(append(t.Uncertain, t4.Uncertain...), t6.Uncertain...)
+	switch {
+	case t4.Verdict == t6.Verdict:
+		t.Verdict = t4.Verdict
+	default:
+		t.Verdict = trace.Mixed
+	}
+	t.Reason = fmt.Sprintf("IPv4: %s; IPv6: %s", t4.Reason, t6.Reason)
+	return t
 }
 
 // resolveHost turns an address or a name from topology.yaml's names into

@@ -58,6 +58,7 @@ type nodeState struct {
 	n      *model.Node
 	fib    *route.FIB
 	nf4    *netfilter.Compiled
+	nf6    *netfilter.Compiled
 	ifaces map[string]*model.Interface
 	// ports maps a bridge device name to its port devices.
 	ports map[string][]string
@@ -65,7 +66,7 @@ type nodeState struct {
 	external bool
 	// addrTypeFn is addrType as a func value, made once.
 	addrTypeFn func(netip.Addr, string) netfilter.AddrType
-	// fwd caches forwarding's answers by input device.
+	// fwd caches forwarding's answers (fwdKey → fwdAnswer).
 	fwd sync.Map
 }
 
@@ -88,6 +89,9 @@ func New(s *model.Snapshot) (*Engine, error) {
 			return nil, fmt.Errorf("node %s: %w", n.Name, err)
 		}
 		ns.nf4 = nf
+		if ns.nf6, err = netfilter.Compile(n.IPv6); err != nil {
+			return nil, fmt.Errorf("node %s: %w", n.Name, err)
+		}
 		e.nodes[n.Name] = ns
 	}
 	for _, l := range s.Links {
@@ -169,35 +173,68 @@ func (ns *nodeState) isLocal(a netip.Addr) bool {
 	return false
 }
 
+// hasIfAddr reports whether a is configured on one of the node's devices.
+func (ns *nodeState) hasIfAddr(a netip.Addr) bool {
+	for _, i := range ns.n.Interfaces {
+		for _, ad := range i.Addrs {
+			if ad.Prefix.Addr() == a {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // sysctl returns a sysctl value and whether the snapshot set it.
 func (ns *nodeState) sysctl(key string) (model.Sysctl, bool) {
 	v, ok := ns.n.Sysctls[key]
 	return v, ok
 }
 
-// forwarding reports whether the node forwards IPv4 packets arriving on
-// iif, and why: the per-device conf value if given, else ip_forward (which
-// the kernel copies into every device's value), else the Linux default 0.
-func (ns *nodeState) forwarding(iif string) (bool, string) {
-	if v, ok := ns.fwd.Load(iif); ok {
+// nf returns the ruleset for the packet's family: iptables or ip6tables.
+func (ns *nodeState) nf(p *packet.Packet) *netfilter.Compiled {
+	if p.Is6() {
+		return ns.nf6
+	}
+	return ns.nf4
+}
+
+// forwarding reports whether the node forwards packets arriving on iif,
+// and why. IPv4: the per-device conf value if given, else ip_forward
+// (which the kernel copies into every device's value), else the Linux
+// default 0. IPv6: net.ipv6.conf.all.forwarding, which ip6_forward checks.
+func (ns *nodeState) forwarding(iif string, v6 bool) (bool, string) {
+	k := fwdKey{iif, v6}
+	if v, ok := ns.fwd.Load(k); ok {
 		a := v.(fwdAnswer)
 		return a.on, a.why
 	}
-	on, why := ns.forwardingOf(iif)
-	ns.fwd.Store(iif, fwdAnswer{on, why})
+	on, why := ns.forwardingOf(iif, v6)
+	ns.fwd.Store(k, fwdAnswer{on, why})
 	return on, why
 }
 
-// fwdAnswer caches forwarding's answer per input device: a node's
+// fwdKey and fwdAnswer cache forwarding's answers per node: a node's
 // sysctls never change after New.
+type fwdKey struct {
+	iif string
+	v6  bool
+}
+
 type fwdAnswer struct {
 	on  bool
 	why string
 }
 
-func (ns *nodeState) forwardingOf(iif string) (bool, string) {
+func (ns *nodeState) forwardingOf(iif string, v6 bool) (bool, string) {
 	if ns.external {
 		return true, "external nodes stand for networks that route"
+	}
+	if v6 {
+		if v, ok := ns.sysctl("net.ipv6.conf.all.forwarding"); ok {
+			return v.Value == "1", fmt.Sprintf("net.ipv6.conf.all.forwarding = %s%s", v.Value, originSuffix(v.Origin))
+		}
+		return false, "net.ipv6.conf.all.forwarding is not set in the snapshot; Linux's default is 0"
 	}
 	for _, k := range []string{"net.ipv4.conf." + iif + ".forwarding", "net.ipv4.conf.all.forwarding", "net.ipv4.ip_forward"} {
 		if v, ok := ns.sysctl(k); ok {
@@ -257,11 +294,19 @@ func (ns *nodeState) mtu(res *route.Result) (int, string) {
 	return 1500, "default device mtu"
 }
 
-func (ns *nodeState) initialTTL() uint8 {
+func (ns *nodeState) initialTTL(v6 bool) uint8 {
+	if v6 {
+		if v, ok := ns.sysctl("net.ipv6.conf.all.hop_limit"); ok && ns.n.InitialTTL == 0 {
+			var t int
+			if _, err := fmt.Sscan(v.Value, &t); err == nil && t > 0 && t < 256 {
+				return uint8(t)
+			}
+		}
+	}
 	if ns.n.InitialTTL > 0 {
 		return uint8(ns.n.InitialTTL)
 	}
-	if v, ok := ns.sysctl("net.ipv4.ip_default_ttl"); ok {
+	if v, ok := ns.sysctl("net.ipv4.ip_default_ttl"); ok && !v6 {
 		var t int
 		if _, err := fmt.Sscan(v.Value, &t); err == nil && t > 0 && t < 256 {
 			return uint8(t)

@@ -53,7 +53,7 @@ func (r *run) hook(c *pctx, h netfilter.Hook, reroute func() bool) bool {
 			}
 			continue
 		}
-		if !c.ns.nf4.HasTable(t) {
+		if !c.ns.nf(&c.pkt).HasTable(t) {
 			continue
 		}
 		before, beforeMark := c.pkt, c.mark
@@ -142,7 +142,7 @@ func (r *run) nfctx(c *pctx, h netfilter.Hook) *netfilter.Ctx {
 // runTable walks one table and records what matched.
 func (r *run) runTable(c *pctx, h netfilter.Hook, table string) netfilter.Result {
 	ctx := r.nfctx(c, h)
-	res := c.ns.nf4.Run(table, h, ctx)
+	res := c.ns.nf(&c.pkt).Run(table, h, ctx)
 	c.mark = ctx.Mark
 	if c.ent != nil {
 		c.ent.Mark = ctx.CTMark
@@ -231,7 +231,7 @@ func (r *run) conntrackIn(c *pctx, h netfilter.Hook) {
 		r.emit(ev)
 		return
 	}
-	if c.pkt.Proto == packet.ICMP && c.pkt.ICMPType == packet.ICMPEchoReply {
+	if (c.pkt.Proto == packet.ICMP && c.pkt.ICMPType == packet.ICMPEchoReply) || (c.pkt.Proto == packet.ICMPv6 && c.pkt.ICMPType == packet.ICMPv6EchoReply) {
 		c.state = netfilter.CTInvalid
 		ev.Message = fmt.Sprintf("%s is an echo reply for no tracked echo request: INVALID", t)
 		r.emit(ev)

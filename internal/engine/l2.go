@@ -256,9 +256,9 @@ func (r *run) resolve(c *pctx, dev string, nh netip.Addr) (mac string, ok bool, 
 		found = append(found, ep)
 	}
 	if len(found) == 0 {
-		ev.Message = fmt.Sprintf("ARP for %s on %s (who-has %s tell %s) gets no answer: no host on the segment has that address", nh, dev, nh, sip)
+		ev.Message = fmt.Sprintf("%s for %s on %s (who-has %s tell %s) gets no answer: no host on the segment has that address", resolver(nh), nh, dev, nh, sip)
 		if len(refused) > 0 {
-			ev.Message = fmt.Sprintf("ARP for %s on %s (who-has %s tell %s) gets no answer: %s", nh, dev, nh, sip, strings.Join(refused, "; "))
+			ev.Message = fmt.Sprintf("%s for %s on %s (who-has %s tell %s) gets no answer: %s", resolver(nh), nh, dev, nh, sip, strings.Join(refused, "; "))
 		}
 		r.emit(ev)
 		return "", false, ev.Message
@@ -283,13 +283,21 @@ func (r *run) resolve(c *pctx, dev string, nh netip.Addr) (mac string, ok bool, 
 	return mac, true, ""
 }
 
+// resolver names the protocol that resolves a next hop.
+func resolver(a netip.Addr) string {
+	if a.Is6() {
+		return "neighbor discovery"
+	}
+	return "ARP"
+}
+
 // arpRPFilter is the reverse-path check arp_process makes on a request's
 // sender address before answering it: with rp_filter on, a request whose
 // sender is not reachable back through the receiving device (strict) or
 // not at all (loose) is ignored. It returns why, or "" when it answers.
 func (ns *nodeState) arpRPFilter(dev string, sip, tip netip.Addr) string {
 	mode, why := ns.rpFilterMode(dev)
-	if mode == 0 || !sip.IsValid() {
+	if mode == 0 || !sip.IsValid() || sip.Is6() {
 		return ""
 	}
 	rev := ns.fib.Lookup(route.Query{Dst: sip, Src: tip})
@@ -403,17 +411,21 @@ func (e *Engine) leadsToFrom(ns *nodeState, dev, mac string) bool {
 // -m physdev the ports.
 func (r *run) brNetfilter(c *pctx, br, in, out string) bool {
 	ns := c.ns
-	v, ok := ns.sysctl("net.bridge.bridge-nf-call-iptables")
+	key := "net.bridge.bridge-nf-call-iptables"
+	if c.pkt.Is6() {
+		key = "net.bridge.bridge-nf-call-ip6tables"
+	}
+	v, ok := ns.sysctl(key)
 	if !ok {
-		if ns.nf4.HasTable("filter") || ns.nf4.HasTable("nat") {
-			r.uncertain(ns, fmt.Sprintf("net.bridge.bridge-nf-call-iptables is not in the snapshot: pktflow assumes 0, so traffic bridged on %s skips iptables (Docker hosts usually have 1)", br))
+		if ns.nf(&c.pkt).HasTable("filter") || ns.nf(&c.pkt).HasTable("nat") {
+			r.uncertain(ns, fmt.Sprintf("%s is not in the snapshot: pktflow assumes 0, so traffic bridged on %s skips the firewall (Docker hosts usually have 1)", key, br))
 		}
 		return true
 	}
-	if v.Value != "1" || c.pkt.Is6() {
+	if v.Value != "1" {
 		return true
 	}
-	r.note(c.leg, ns, in, fmt.Sprintf("bridge-nf-call-iptables = 1%s: the bridged frame traverses iptables with -i/-o %s and physdev %s → %s", originSuffix(v.Origin), br, in, out))
+	r.note(c.leg, ns, in, fmt.Sprintf("%s = 1%s: the bridged frame traverses the firewall with -i/-o %s and physdev %s → %s", key, originSuffix(v.Origin), br, in, out))
 	c.iif, c.oif, c.physIn, c.physOut, c.bridged = br, br, in, out, true
 	before := c.pkt
 	if !r.hook(c, netfilter.PreRouting, nil) {

@@ -34,12 +34,12 @@ func manipOf(h netfilter.Hook) manip {
 // its bindings; every packet, in either direction, is then rewritten from
 // the binding.
 func (r *run) natStage(c *pctx, h netfilter.Hook) bool {
-	if !c.ns.nf4.HasTable("nat") || c.ent == nil || c.state == netfilter.CTUntracked {
+	if !c.ns.nf(&c.pkt).HasTable("nat") || c.ent == nil || c.state == netfilter.CTUntracked {
 		return true
 	}
 	m := manipOf(h)
 	e := c.ent
-	if c.state == netfilter.CTRelated && (c.pkt.Proto == packet.ICMP) && c.pkt.IsICMPError() {
+	if c.state == netfilter.CTRelated && c.pkt.IsICMPError() {
 		r.icmpReplyTranslation(c, h, m)
 		return true
 	}
@@ -82,7 +82,7 @@ func (r *run) setupBinding(c *pctx, h netfilter.Hook, m manip, res netfilter.Res
 		// MASQUERADE takes the address the output device would choose
 		// for the next hop (nf_nat_masquerade_ipv4 → inet_select_addr).
 		nh := c.pkt.Dst
-		if c.rt != nil {
+		if c.rt != nil && !c.pkt.Is6() {
 			nh = c.rt.NextHop(c.pkt.Dst)
 		}
 		a := c.ns.fib.DeviceSrc(c.oif, nh, route.ScopeUniverse)
@@ -114,6 +114,9 @@ func (r *run) setupBinding(c *pctx, h netfilter.Hook, m manip, res netfilter.Res
 		// to 127.0.0.1 for locally generated packets.
 		if c.locallyGenerated {
 			nt.Dst = netip.MustParseAddr("127.0.0.1")
+			if c.pkt.Is6() {
+				nt.Dst = netip.IPv6Loopback()
+			}
 		} else {
 			a := c.ns.primaryAddr(c.iif)
 			if !a.IsValid() {
@@ -141,7 +144,7 @@ func (r *run) setupBinding(c *pctx, h netfilter.Hook, m manip, res netfilter.Res
 		nt.SPort = r.freePort(c, nt, m, 1024, 65535)
 		r.uncertain(c.ns, fmt.Sprintf("source port %d is already used by another connection to the same place: the kernel picks another free port; pktflow uses %d", old, nt.SPort))
 	}
-	if nt.Proto == packet.ICMP {
+	if nt.Proto == packet.ICMP || nt.Proto == packet.ICMPv6 {
 		nt.DPort = nt.SPort
 	}
 	r.bind(c, h, m, curr, nt, why, res)
@@ -159,7 +162,7 @@ func (r *run) nullBinding(c *pctx, h netfilter.Hook, m manip) {
 	if m == manipSrc && r.table(c.ns).ReplyTaken(nt.Invert(), e) && (c.pkt.HasPorts() || c.pkt.Proto == packet.ICMP) {
 		old := nt.SPort
 		nt.SPort = r.freePort(c, nt, m, 1024, 65535)
-		if nt.Proto == packet.ICMP {
+		if nt.Proto == packet.ICMP || nt.Proto == packet.ICMPv6 {
 			nt.DPort = nt.SPort
 		}
 		why = fmt.Sprintf("no nat rule matched, but %d clashes with an existing connection, so the kernel picks another port", old)
@@ -215,7 +218,7 @@ func (r *run) freePort(c *pctx, nt conntrack.Tuple, m manip, lo, hi uint16) uint
 		} else {
 			t.DPort = uint16(p)
 		}
-		if t.Proto == packet.ICMP {
+		if t.Proto == packet.ICMP || t.Proto == packet.ICMPv6 {
 			t.SPort, t.DPort = uint16(p), uint16(p)
 		}
 		if !tab.ReplyTaken(t.Invert(), c.ent) {
@@ -283,7 +286,7 @@ func applyManip(p *packet.Packet, t conntrack.Tuple, m manip) {
 			p.DPort = t.DPort
 		}
 	}
-	if p.Proto == packet.ICMP && !p.IsICMPError() {
+	if (p.Proto == packet.ICMP || p.Proto == packet.ICMPv6) && !p.IsICMPError() {
 		p.ICMPID = t.SPort
 	}
 }
@@ -296,7 +299,7 @@ func (r *run) hdrText(p *packet.Packet, m manip) string {
 	if p.HasPorts() {
 		return r.addr(a) + ":" + strconv.Itoa(int(port))
 	}
-	if p.Proto == packet.ICMP && !p.IsICMPError() {
+	if (p.Proto == packet.ICMP || p.Proto == packet.ICMPv6) && !p.IsICMPError() {
 		return r.addr(a) + " (id " + strconv.Itoa(int(p.ICMPID)) + ")"
 	}
 	return r.addr(a)

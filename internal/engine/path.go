@@ -84,7 +84,7 @@ func (r *run) originate(c *pctx) {
 		r.note(c.leg, c.ns, res.Dev, fmt.Sprintf("source address %s chosen for %s", res.Src, res.Dev))
 	}
 	if c.pkt.TTL == 0 {
-		c.pkt.TTL = c.ns.initialTTL()
+		c.pkt.TTL = c.ns.initialTTL(c.pkt.Is6())
 	}
 	c.rt, c.oif = &res, res.Dev
 	c.local = res.Type == model.RouteLocal
@@ -184,7 +184,7 @@ func (r *run) ipRcv(c *pctx) {
 		r.pickNexthop(c, &res)
 	}
 	c.rt = &res
-	if c.iif != "lo" && !r.rpFilter(c) {
+	if c.iif != "lo" && !c.pkt.Is6() && !r.rpFilter(c) {
 		return
 	}
 	if res.Type == model.RouteLocal {
@@ -240,7 +240,7 @@ func usesDev(res *route.Result, dev string) bool {
 // route must be usable, TTL must stay above zero; then FORWARD and
 // POSTROUTING.
 func (r *run) forward(c *pctx, res *route.Result) {
-	on, why := c.ns.forwarding(c.iif)
+	on, why := c.ns.forwarding(c.iif, c.pkt.Is6())
 	if !on {
 		r.routeEvent(c, res, "input route")
 		r.drop(c, c.iif, fmt.Sprintf("%s is not a local address and forwarding is off (%s): the kernel drops it silently", c.pkt.Dst, why), nil)
@@ -271,10 +271,11 @@ func (r *run) forward(c *pctx, res *route.Result) {
 		r.sendError(c, packet.ICMPTimeExceeded, 0, fmt.Sprintf("TTL expired at %s", c.ns.n.Name))
 		return
 	}
-	if mtu, why := c.ns.mtu(res); c.pkt.DF && ipLen(&c.pkt) > mtu {
+	if mtu, why := c.ns.mtu(res); (c.pkt.DF || c.pkt.Is6()) && ipLen(&c.pkt) > mtu {
 		// ip_forward refuses to forward a DF packet larger than the
-		// path's MTU and tells the sender the MTU to use.
-		msg := fmt.Sprintf("packet of %d bytes with DF set exceeds the MTU %d of %s (%s)", ipLen(&c.pkt), mtu, res.Dev, why)
+		// path's MTU and tells the sender the MTU to use; IPv6 routers
+		// never fragment.
+		msg := fmt.Sprintf("packet of %d bytes exceeds the MTU %d of %s (%s) and may not be fragmented", ipLen(&c.pkt), mtu, res.Dev, why)
 		r.drop(c, c.iif, msg, nil)
 		r.errMTU = uint16(mtu)
 		r.sendError(c, packet.ICMPDestUnreach, packet.CodeFragNeeded, fmt.Sprintf("%s at %s", msg, c.ns.n.Name))
@@ -310,13 +311,17 @@ func (r *run) deliver(c *pctx) {
 	ans := packet.Packet{Src: p.Dst, Dst: p.Src, Proto: p.Proto}
 	leg := trace.LegReply
 	switch p.Proto {
-	case packet.ICMP:
-		if p.ICMPType != packet.ICMPEchoRequest {
+	case packet.ICMP, packet.ICMPv6:
+		req, rep := packet.ICMPEchoRequest, packet.ICMPEchoReply
+		if p.Proto == packet.ICMPv6 {
+			req, rep = packet.ICMPv6EchoRequest, packet.ICMPv6EchoReply
+		}
+		if p.ICMPType != req {
 			r.emit(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvDeliver, Message: "ICMP message delivered; it needs no answer"})
 			r.finish(trace.Answered, "delivered to "+c.ns.n.Name)
 			return
 		}
-		ans.ICMPType, ans.ICMPID, ans.ICMPSeq, ans.Len = packet.ICMPEchoReply, p.ICMPID, p.ICMPSeq, p.Len
+		ans.ICMPType, ans.ICMPID, ans.ICMPSeq, ans.Len = rep, p.ICMPID, p.ICMPSeq, p.Len
 		r.emit(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvDeliver, Message: fmt.Sprintf("echo request for %s delivered; the kernel answers with an echo reply", p.Dst)})
 	case packet.TCP, packet.UDP:
 		ans.SPort, ans.DPort = p.DPort, p.SPort
@@ -385,6 +390,15 @@ func (r *run) reject(c *pctx, res netfilter.Result) {
 		r.originate(nc)
 		return
 	}
+	if c.pkt.Is6() {
+		code, ok := reject6Codes[with]
+		if !ok {
+			r.uncertain(c.ns, fmt.Sprintf("REJECT --reject-with %s is not modelled; assumed icmp6-port-unreachable", with))
+			code = packet.Code6PortUnreach
+		}
+		r.sendError6(c, packet.ICMPv6DestUnreach, code, r.fate)
+		return
+	}
 	code, ok := rejectCodes[with]
 	if !ok {
 		r.uncertain(c.ns, fmt.Sprintf("REJECT --reject-with %s is not modelled; assumed icmp-port-unreachable", with))
@@ -412,6 +426,16 @@ func (r *run) bridgedReset(c *pctx, rst packet.Packet) {
 	r.crossWire(nc, c.physIn, mac)
 }
 
+var reject6Codes = map[string]uint8{
+	"":                       packet.Code6PortUnreach,
+	"icmp6-port-unreachable": packet.Code6PortUnreach,
+	"icmp6-no-route":         packet.Code6NoRoute,
+	"icmp6-adm-prohibited":   packet.Code6AdminProhib,
+	"icmp6-addr-unreachable": packet.Code6AddrUnreach,
+	"icmp6-policy-fail":      packet.Code6PolicyFail,
+	"icmp6-reject-route":     packet.Code6RejectRoute,
+}
+
 var rejectCodes = map[string]uint8{
 	"":                       packet.CodePortUnreach,
 	"icmp-port-unreachable":  packet.CodePortUnreach,
@@ -428,6 +452,24 @@ var rejectCodes = map[string]uint8{
 // source. The error carries the connection of the packet it quotes
 // (nf_ct_attach), so NAT on this node and every node back rewrites it.
 func (r *run) sendError(c *pctx, typ, code uint8, why string) {
+	if c.pkt.Is6() {
+		// The same conditions in ICMPv6's words.
+		t6, c6 := packet.ICMPv6DestUnreach, packet.Code6AddrUnreach
+		switch {
+		case typ == packet.ICMPTimeExceeded:
+			t6, c6 = packet.ICMPv6TimeExceeded, 0
+		case code == packet.CodeFragNeeded:
+			t6, c6 = packet.ICMPv6PacketTooBig, 0
+		case code == packet.CodePortUnreach:
+			c6 = packet.Code6PortUnreach
+		case code == packet.CodeNetUnreach:
+			c6 = packet.Code6NoRoute
+		case code == packet.CodeAdminProhib || code == packet.CodeHostProhibited || code == packet.CodeNetProhibited:
+			c6 = packet.Code6AdminProhib
+		}
+		r.sendError6(c, t6, c6, why)
+		return
+	}
 	if r.fate == "" {
 		r.fate = why
 	}
@@ -455,15 +497,45 @@ func (r *run) sendError(c *pctx, typ, code uint8, why string) {
 	r.originate(nc)
 }
 
+// sendError6 is sendError for IPv6: an ICMPv6 error quoting as much of
+// the packet as fits in the minimum IPv6 MTU.
+func (r *run) sendError6(c *pctx, typ, code uint8, why string) {
+	if r.fate == "" {
+		r.fate = why
+	}
+	if c.pkt.IsICMPError() {
+		r.note(c.leg, c.ns, "", "no ICMPv6 error is sent about an ICMPv6 error")
+		return
+	}
+	inner := c.pkt
+	inner.Inner = nil
+	e := packet.Packet{Src: errorSource(c), Dst: c.pkt.Src, Proto: packet.ICMPv6, ICMPType: typ, ICMPCode: code, Inner: &inner}
+	if typ == packet.ICMPv6PacketTooBig {
+		e.ICMPMTU = r.errMTU
+	}
+	e.Len = min(8+ipLen(&inner), 1280-40)
+	nc := &pctx{ns: c.ns, pkt: e, leg: trace.LegError, ent: c.ent, reply: !c.reply, state: netfilter.CTRelated, tracked: c.ent != nil}
+	if c.ent == nil {
+		nc.state = netfilter.CTInvalid
+	}
+	r.emit(trace.Event{Leg: trace.LegError, Node: c.ns.n.Name, Kind: trace.EvNote,
+		Message: fmt.Sprintf("%s sends %s back to %s", c.ns.n.Name, packet.ICMP6Name(typ, code), c.pkt.Src)})
+	r.originate(nc)
+}
+
 // ipLen is the IP datagram length of a packet as the engine builds it.
 func ipLen(p *packet.Packet) int {
+	h := 20
+	if p.Is6() {
+		h = 40
+	}
 	switch p.Proto {
 	case packet.TCP:
-		return 20 + packet.TCPHeaderLen(p.TCPFlags) + p.Len
+		return h + packet.TCPHeaderLen(p.TCPFlags) + p.Len
 	case packet.UDP:
-		return 20 + 8 + p.Len
+		return h + 8 + p.Len
 	}
-	return 20 + p.Len
+	return h + p.Len
 }
 
 var _ = netip.Addr{}

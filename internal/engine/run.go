@@ -243,7 +243,15 @@ func (r *run) start() {
 		return
 	}
 	pkt := packet.Packet{Src: p.Src, Dst: p.Dst, Proto: p.Proto, SPort: p.SPort, DPort: p.DPort, TTL: uint8(p.TTL), DF: true}
-	switch p.Proto {
+	if p.Proto == packet.ICMP && p.Dst.Is6() {
+		pkt.Proto = packet.ICMPv6
+	}
+	switch pkt.Proto {
+	case packet.ICMPv6:
+		pkt.ICMPType, pkt.ICMPID, pkt.ICMPSeq, pkt.Len = packet.ICMPv6EchoRequest, p.ICMPID, p.ICMPSeq, p.Len
+		if pkt.Len == 0 {
+			pkt.Len = DefaultICMPLen
+		}
 	case packet.ICMP:
 		pkt.ICMPType, pkt.ICMPID, pkt.ICMPSeq, pkt.Len = packet.ICMPEchoRequest, p.ICMPID, p.ICMPSeq, p.Len
 		if pkt.Len == 0 {
@@ -396,9 +404,17 @@ func (r *run) capture(c *pctx, dev, dir string) {
 // c.pkt comes from: the packet's destination when it was for this node,
 // otherwise whatever the route back to the sender selects (icmp_send
 // leaves saddr to the route lookup for forwarded packets).
+//
+// IPv6 (icmp6_send) is stricter: the destination is reused only when it is
+// an address configured on a device, so an error about a packet for an
+// address the node only routes locally (an external node's owned range,
+// "ip route add local") takes the address the route back selects.
 func errorSource(c *pctx) netip.Addr {
-	if c.local {
-		return c.pkt.Dst
+	if !c.local {
+		return netip.Addr{}
 	}
-	return netip.Addr{}
+	if c.pkt.Is6() && !c.ns.hasIfAddr(c.pkt.Dst) {
+		return netip.Addr{}
+	}
+	return c.pkt.Dst
 }

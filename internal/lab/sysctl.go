@@ -55,6 +55,14 @@ func baseline(n *model.Node, v6 bool) map[string]string {
 	if v6 {
 		b["net.ipv6.conf.all.disable_ipv6"] = "0"
 		b["net.ipv6.conf.default.disable_ipv6"] = "0"
+		// The node's initial TTL is its IPv6 hop limit too. IPv6 reads
+		// it per device, so every device gets it, and default covers
+		// devices made later.
+		b["net.ipv6.conf.all.hop_limit"] = strconv.Itoa(ttl)
+		b["net.ipv6.conf.default.hop_limit"] = strconv.Itoa(ttl)
+		for _, i := range n.Interfaces {
+			b["net.ipv6.conf."+i.Name+".hop_limit"] = strconv.Itoa(ttl)
+		}
 	}
 	return b
 }

@@ -42,6 +42,21 @@ const (
 	CodeAdminProhib    uint8 = 13
 )
 
+// ICMPv6 types the engine produces or recognises.
+const (
+	ICMPv6DestUnreach  uint8 = 1
+	ICMPv6PacketTooBig uint8 = 2
+	ICMPv6TimeExceeded uint8 = 3
+	ICMPv6EchoRequest  uint8 = 128
+	ICMPv6EchoReply    uint8 = 129
+	Code6NoRoute       uint8 = 0
+	Code6AdminProhib   uint8 = 1
+	Code6AddrUnreach   uint8 = 3
+	Code6PortUnreach   uint8 = 4
+	Code6PolicyFail    uint8 = 5
+	Code6RejectRoute   uint8 = 6
+)
+
 // Packet is one IP datagram. It is a value: copy it to change it.
 type Packet struct {
 	Src, Dst netip.Addr

@@ -64,6 +64,30 @@ func ICMPName(typ, code uint8) string {
 	return fmt.Sprintf("ICMP type %d code %d", typ, code)
 }
 
+// ICMP6Name names an ICMPv6 type and code in words.
+func ICMP6Name(typ, code uint8) string {
+	switch typ {
+	case ICMPv6EchoRequest:
+		return "ICMPv6 echo request"
+	case ICMPv6EchoReply:
+		return "ICMPv6 echo reply"
+	case ICMPv6PacketTooBig:
+		return "ICMPv6 packet too big"
+	case ICMPv6TimeExceeded:
+		return "ICMPv6 time exceeded in-transit"
+	case ICMPv6DestUnreach:
+		return "ICMPv6 destination unreachable, " + unreach6[code]
+	}
+	return fmt.Sprintf("ICMPv6 type %d code %d", typ, code)
+}
+
+// unreach6 are tcpdump's words for ICMPv6 destination-unreachable codes.
+var unreach6 = map[uint8]string{
+	Code6NoRoute: "unreachable route", Code6AdminProhib: "unreachable prohibited", 2: "beyond scope",
+	Code6AddrUnreach: "unreachable address", Code6PortUnreach: "unreachable port",
+	Code6PolicyFail: "failed source address policy", Code6RejectRoute: "reject route to destination",
+}
+
 // Tcpdump renders the packet as `tcpdump -nn` prints it, without the
 // timestamp. TCP sequence numbers, windows and options are not modelled
 // and are left out.
@@ -141,15 +165,18 @@ func icmp6Body(p *Packet) string {
 		return fmt.Sprintf("echo request, id %d, seq %d", p.ICMPID, p.ICMPSeq)
 	case 129:
 		return fmt.Sprintf("echo reply, id %d, seq %d", p.ICMPID, p.ICMPSeq)
-	case 1:
-		dst := "?"
-		if p.Inner != nil {
-			dst = p.Inner.Dst.String()
+	case ICMPv6DestUnreach:
+		s := "destination unreachable, " + unreach6[p.ICMPCode]
+		if in := p.Inner; in != nil {
+			if p.ICMPCode == Code6PortUnreach && in.HasPorts() {
+				return fmt.Sprintf("%s, %s %s port %d", s, in.Dst, ProtoName(in.Proto), in.DPort)
+			}
+			return fmt.Sprintf("%s, %s", s, in.Dst)
 		}
-		return fmt.Sprintf("destination unreachable, unreachable port, %s", dst)
-	case 2:
+		return s
+	case ICMPv6PacketTooBig:
 		return fmt.Sprintf("packet too big, mtu %d", p.ICMPMTU)
-	case 3:
+	case ICMPv6TimeExceeded:
 		return "time exceeded in-transit"
 	}
 	return fmt.Sprintf("icmp6 type %d", p.ICMPType)

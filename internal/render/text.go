@@ -17,6 +17,21 @@ import (
 // show and the verdict.
 func Text(w io.Writer, t *trace.Trace) error {
 	b := &strings.Builder{}
+	if len(t.Families) > 0 {
+		for i, f := range t.Families {
+			if i > 0 {
+				b.WriteString("\n")
+			}
+			var fb strings.Builder
+			if err := Text(&fb, f); err != nil {
+				return err
+			}
+			b.WriteString(fb.String())
+		}
+		fmt.Fprintf(b, "\nboth address families: %s\n", t.Verdict)
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
 	fmt.Fprintf(b, "pktflow trace: %s\n", t.Probe)
 	if len(t.Branches) > 0 {
 		fmt.Fprintf(b, "\n%d possible paths: the kernel chooses at random (or by a flow hash pktflow cannot know) between them.\n", len(t.Branches))

@@ -358,6 +358,10 @@ func (f *FIB) selectSrc(res Result, dst netip.Addr) netip.Addr {
 			scope = ScopeLink
 		}
 	}
+	if dst.Is6() {
+		// IPv6 chooses by destination (RFC 6724), not by next hop.
+		return f.selectSrc6(res.Dev, dst)
+	}
 	return f.DeviceSrc(res.Dev, res.NextHop(dst), scope)
 }
 

@@ -14,6 +14,7 @@
 //	DIR/topology.yaml            required
 //	DIR/nodes/NAME/ip-addr       `ip addr show`            (or ip-addr.txt)
 //	DIR/nodes/NAME/ip-route      `ip route show [table all]`, main table unless a line says table X
+//	DIR/nodes/NAME/ip6-route     `ip -6 route show [table all]`, added to the same tables
 //	DIR/nodes/NAME/ip-neigh      `ip neigh`
 //	DIR/nodes/NAME/ip-rule       `ip rule`
 //	DIR/nodes/NAME/iptables-save `iptables-save`

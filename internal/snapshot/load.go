@@ -26,6 +26,7 @@ const maxErrors = 50
 var stateFiles = map[string]string{
 	"ip-addr":        "interfaces",
 	"ip-route":       "routes",
+	"ip6-route":      "routes",
 	"ip-neigh":       "neighbors",
 	"ip-rule":        "rules",
 	"iptables-save":  "iptables",
@@ -34,7 +35,7 @@ var stateFiles = map[string]string{
 }
 
 // stateFileNames lists stateFiles' keys in a fixed order for messages.
-var stateFileNames = []string{"ip-addr", "ip-route", "ip-neigh", "ip-rule", "iptables-save", "ip6tables-save", "sysctl"}
+var stateFileNames = []string{"ip-addr", "ip-route", "ip6-route", "ip-neigh", "ip-rule", "iptables-save", "ip6tables-save", "sysctl"}
 
 // loader carries one Load: the folder, topology.yaml's lines (for
 // Origin texts) and the errors found so far.

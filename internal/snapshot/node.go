@@ -73,6 +73,18 @@ func (ld *loader) buildNode(spec *nodeSpec, files map[string]string) *model.Node
 	} else if v, ok := spec.keys["routes"]; ok {
 		n.Routes = ld.inlineRoutes(v)
 	}
+	// `ip -6 route show` is a separate command, so its output may come in
+	// its own file; its routes join the same tables.
+	if f, ok := files["ip6-route"]; ok {
+		if r, ok := ld.open(f); ok {
+			routes, err := iproute.ParseRoutes(f, r, model.TableMain)
+			r.Close()
+			if err != nil {
+				ld.add(err)
+			}
+			n.Routes = append(n.Routes, routes...)
+		}
+	}
 	n.Neighbors = fromFileOrInline(ld, files["ip-neigh"], spec.keys["neighbors"], "neighbors", iproute.ParseNeigh, shiftNeighbors)
 	n.Rules = fromFileOrInline(ld, files["ip-rule"], spec.keys["rules"], "rules", iproute.ParseRules, shiftRules)
 	n.IPv4 = ld.ruleset(files["iptables-save"], spec.keys["iptables"], 4)

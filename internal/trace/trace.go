@@ -117,4 +117,8 @@ type Trace struct {
 	// captures are then those of the first branch, and the verdict is
 	// the branches' common verdict or "mixed".
 	Branches []*Trace `json:"branches,omitempty"`
+	// Families holds one whole trace per address family when the
+	// destination was a name with both IPv4 and IPv6 addresses; the
+	// top-level verdict is then "answered" only if both were.
+	Families []*Trace `json:"families,omitempty"`
 }

@@ -99,6 +99,11 @@ func TestSeedAgainstKernel(t *testing.T) {
 		{"tracepath hop 3", engine.Probe{From: "0d1b1ae40269", Proto: packet.UDP, Dst: addr("142.250.115.106"), DPort: 44446, SPort: 40012, TTL: 3}, trace.Rejected},
 		{"tracepath hop 4 reached", engine.Probe{From: "0d1b1ae40269", Proto: packet.UDP, Dst: addr("142.250.115.106"), DPort: 44447, SPort: 40013, TTL: 4}, trace.Refused},
 		{"tracepath to rhel8a reached", engine.Probe{From: "0d1b1ae40269", Proto: packet.UDP, Dst: addr("192.168.122.120"), DPort: 44444, SPort: 40014, TTL: 1}, trace.Refused},
+		{"rhel8a pings google over IPv6", engine.Probe{From: "rhel8a", Proto: packet.ICMP, Dst: addr("2001:db8:f00d::6a")}, trace.Answered},
+		{"rhel8a tcp to google over IPv6", engine.Probe{From: "rhel8a", Proto: packet.TCP, Dst: addr("2001:db8:f00d::6a"), DPort: 443, SPort: 40020}, trace.Answered},
+		{"IPv6 closed udp port", engine.Probe{From: "rhel8a", Proto: packet.UDP, Dst: addr("2001:db8:f00d::6a"), DPort: 44444, SPort: 40021}, trace.Refused},
+		{"IPv6 hop limit expires at router", engine.Probe{From: "rhel8a", Proto: packet.UDP, Dst: addr("2001:db8:f00d::6a"), DPort: 44445, SPort: 40022, TTL: 2}, trace.Rejected},
+		{"internet to the VM over IPv6 is rejected by libvirt", engine.Probe{From: "internet", Proto: packet.TCP, Src: addr("2001:db8:f00d::6a"), Dst: addr("2001:db8:ca2:3:1::c2"), DPort: 22, SPort: 40023}, trace.Dropped},
 		{"internet to router 1443 dropped", engine.Probe{From: "internet", Proto: packet.TCP, Src: addr("142.250.115.106"), Dst: addr("203.0.113.2"), DPort: 1443, SPort: 40005}, trace.Dropped},
 	})
 }

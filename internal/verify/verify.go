@@ -60,7 +60,8 @@ func Check(ctx context.Context, l *lab.Lab, e *engine.Engine, p engine.Probe) (*
 	pkts = relevant(pkts, p)
 	if p.Proto == packet.ICMP {
 		for _, k := range pkts {
-			if k.Node == p.From && k.Pkt.Proto == packet.ICMP && k.Pkt.ICMPType == packet.ICMPEchoRequest {
+			if k.Node == p.From && ((k.Pkt.Proto == packet.ICMP && k.Pkt.ICMPType == packet.ICMPEchoRequest) ||
+				(k.Pkt.Proto == packet.ICMPv6 && k.Pkt.ICMPType == packet.ICMPv6EchoRequest)) {
 				p.ICMPID, p.ICMPSeq = k.Pkt.ICMPID, k.Pkt.ICMPSeq
 				break
 			}
