@@ -37,3 +37,49 @@ func (e *Error) Error() string {
 func Errorf(file string, line int, text, format string, args ...any) *Error {
 	return &Error{File: file, Line: line, Text: text, Msg: fmt.Sprintf(format, args...)}
 }
+
+// LineAt returns the 1-based line of data that holds byte offset off (for
+// the offsets JSON and XML decoders report) and that line's text without
+// its line end. An offset past the end names the last line.
+func LineAt(data []byte, off int64) (int, string) {
+	if off < 0 {
+		off = 0
+	}
+	if off > int64(len(data)) {
+		off = int64(len(data))
+	}
+	line, start := 1, 0
+	for i := 0; i < int(off); i++ {
+		if data[i] == '\n' {
+			line++
+			start = i + 1
+		}
+	}
+	if off == int64(len(data)) && off > 0 && data[off-1] == '\n' {
+		// The end of a file that ends with a newline is the last line,
+		// not the empty one after it.
+		line--
+		start = 0
+		for i := int(off) - 2; i >= 0; i-- {
+			if data[i] == '\n' {
+				start = i + 1
+				break
+			}
+		}
+	}
+	end := start
+	for end < len(data) && data[end] != '\n' {
+		end++
+	}
+	text := string(data[start:end])
+	if len(text) > 0 && text[len(text)-1] == '\r' {
+		text = text[:len(text)-1]
+	}
+	return line, text
+}
+
+// ErrorAt builds an *Error for a byte offset of data (see LineAt).
+func ErrorAt(file string, data []byte, off int64, format string, args ...any) *Error {
+	line, text := LineAt(data, off)
+	return Errorf(file, line, text, format, args...)
+}
