@@ -270,3 +270,68 @@ func TestCollectAllNetnsAgainstKernel(t *testing.T) {
 		})
 	}
 }
+
+// TestCollectWhatPktflowCannotRead: a namespace with a policy rule pktflow
+// does not model (uidrange) and only native nft rules still gives a
+// snapshot that loads: the rule line becomes a comment saying why, and
+// the nft ruleset is kept under extra/ with a note in topology.yaml.
+func TestCollectWhatPktflowCannotRead(t *testing.T) {
+	needLab(t)
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skip("skipping: nft not installed (apt-get install -y nftables)")
+	}
+	ns := labPrefix() + "-odd"
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add %s: %v: %s", ns, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("ip", "netns", "delete", ns).CombinedOutput(); err != nil {
+			t.Errorf("ip netns delete %s: %v: %s", ns, err, out)
+		}
+	})
+	for _, argv := range [][]string{
+		{"ip", "-n", ns, "link", "set", "lo", "up"},
+		{"ip", "-n", ns, "rule", "add", "uidrange", "1000-2000", "lookup", "main", "prio", "100"},
+		{"ip", "netns", "exec", ns, "nft", "add", "table", "inet", "pfcol"},
+		{"ip", "netns", "exec", ns, "nft", "add", "chain", "inet", "pfcol", "in", "{ type filter hook input priority 0; policy accept; }"},
+	} {
+		if out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v: %s", strings.Join(argv, " "), err, out)
+		}
+	}
+	snap, err := Collect(tctx(t, time.Minute), Options{NetNS: []string{ns}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := exec.Command("ip", "-n", ns, "rule").Output()
+	if got := snap.Nodes[0].Files["ip-rule"]; got != string(out) {
+		t.Errorf("ip-rule:\n%s\nwant what ip prints:\n%s", got, out)
+	}
+	dir := filepath.Join(t.TempDir(), "snap")
+	warnings, err := snap.Write(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "ip-rule") || !strings.Contains(warnings[0], "uidrange") {
+		t.Errorf("warnings %q, want one about the uidrange rule", warnings)
+	}
+	s, err := snapshot.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.Node(ns).Rules); n != 3 {
+		t.Errorf("%d rules loaded, want the 3 default ones", n)
+	}
+	rules, _ := os.ReadFile(filepath.Join(dir, "nodes", ns, "ip-rule"))
+	if !strings.Contains(string(rules), "# 100:\tfrom all uidrange 1000-2000 lookup main") {
+		t.Errorf("the uidrange rule is not kept as a comment:\n%s", rules)
+	}
+	js, err := os.ReadFile(filepath.Join(dir, "extra", ns, "nft-ruleset.json"))
+	if err != nil || !strings.Contains(string(js), `"pfcol"`) {
+		t.Errorf("extra/%s/nft-ruleset.json: %v %.200s", ns, err, js)
+	}
+	topo, _ := os.ReadFile(filepath.Join(dir, "topology.yaml"))
+	if !strings.Contains(string(topo), "nft-ruleset.json, which pktflow does not read yet") {
+		t.Errorf("topology.yaml does not say the nft ruleset is not read:\n%s", topo)
+	}
+}
