@@ -244,3 +244,54 @@ func TestPolicyRoutingAgainstKernel(t *testing.T) {
 		{"marked is re-routed by fwmark rule", engine.Probe{From: "a", Proto: packet.UDP, SPort: 40001, Dst: addr("203.0.113.9"), DPort: 53}, trace.Answered},
 	})
 }
+
+// Docker's corner cases on a host with userland-proxy=false rules: the
+// published port without "! -i docker0", so a container reaching its own
+// published port through the host address is DNATed back to itself
+// (hairpin) and masqueraded by the hairpin rule; the host's own traffic
+// to the published port is DNATed in OUTPUT; REDIRECT to a local port.
+const dockerTopo = `
+nodes:
+  h:
+    sysctl: {net.ipv4.ip_forward: 1, net.bridge.bridge-nf-call-iptables: 0}
+    interfaces:
+      eth0: {addrs: [192.0.2.10/24]}
+      docker0: {kind: bridge, addrs: [172.17.0.1/16]}
+      veth0: {master: docker0}
+    listen: [tcp/22]
+    iptables: |
+      *nat
+      :PREROUTING ACCEPT [0:0]
+      :INPUT ACCEPT [0:0]
+      :OUTPUT ACCEPT [0:0]
+      :POSTROUTING ACCEPT [0:0]
+      :DOCKER - [0:0]
+      -A PREROUTING -i eth0 -p tcp -m tcp --dport 2222 -j REDIRECT --to-ports 22
+      -A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER
+      -A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKER
+      -A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE
+      -A POSTROUTING -s 172.17.0.2/32 -d 172.17.0.2/32 -p tcp -m tcp --dport 80 -j MASQUERADE
+      -A DOCKER -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80
+      COMMIT
+  c:
+    interfaces: {eth0: {addrs: [172.17.0.2/16]}}
+    routes: ["default via 172.17.0.1 dev eth0"]
+    listen: [tcp/80]
+  o:
+    interfaces: {eth0: {addrs: [192.0.2.20/24]}}
+links:
+  - veth: [c:eth0, h:veth0]
+  - veth: [h:eth0, o:eth0]
+`
+
+func TestDockerCornerCasesAgainstKernel(t *testing.T) {
+	needLab(t)
+	l, e := upLab(t, loadYAML(t, dockerTopo))
+	runCases(t, l, e, []kcase{
+		{"published port from outside", engine.Probe{From: "o", Proto: packet.TCP, SPort: 40000, Dst: addr("192.0.2.10"), DPort: 8080}, trace.Answered},
+		{"hairpin: container to its own published port", engine.Probe{From: "c", Proto: packet.TCP, SPort: 40001, Dst: addr("192.0.2.10"), DPort: 8080}, trace.Answered},
+		{"host to its published port (OUTPUT DNAT)", engine.Probe{From: "h", Proto: packet.TCP, SPort: 40002, Dst: addr("192.0.2.10"), DPort: 8080}, trace.Answered},
+		{"REDIRECT to a local port", engine.Probe{From: "o", Proto: packet.TCP, SPort: 40003, Dst: addr("192.0.2.10"), DPort: 2222}, trace.Answered},
+		{"container to the outside, masqueraded", engine.Probe{From: "c", Proto: packet.ICMP, Dst: addr("192.0.2.20")}, trace.Answered},
+	})
+}
