@@ -50,8 +50,9 @@ type Snapshot struct {
 type Node struct {
 	Target *Target
 	Kind   model.NodeKind
-	// Files maps a snapshot file name (ip-addr, ip-route, ip-rule,
-	// ip-neigh, iptables-save, ip6tables-save, sysctl) to its text.
+	// Files maps a snapshot file name (ip-addr, ip-route, ip6-route,
+	// ip-rule, ip-neigh, iptables-save, ip6tables-save, sysctl) to its
+	// text.
 	Files map[string]string
 	// Extra holds outputs pktflow does not read (nft -j list ruleset,
 	// conntrack -L), kept beside the snapshot under extra/NODE/.
@@ -294,20 +295,20 @@ func (c *collector) render(n *Node, cn *nlConn) {
 	named := namedNSIDs(cn)
 	n.Files["ip-addr"] = renderAddrShow(st.links, st.addrs, func(id int) string { return named[id] })
 
-	var routes strings.Builder
-	has4, has6 := false, false
+	// `ip -4 route show table all` and `ip -6 route show table all`: in
+	// one file, a bare "default" without addresses would not say its family.
+	var routes, routes6 strings.Builder
 	for _, r := range st.routes {
 		if r.Family == unix.AF_INET6 {
-			has6 = true
+			routes6.WriteString(renderRoute(r))
 		} else {
-			has4 = true
+			routes.WriteString(renderRoute(r))
 		}
 	}
-	for _, r := range st.routes {
-		bare := !r.Gw.IsValid() && !r.Via.IsValid() && !r.PrefSrc.IsValid() && !nexthopGw(r)
-		routes.WriteString(renderRoute(r, has4 && has6 && bare))
-	}
 	n.Files["ip-route"] = routes.String()
+	if routes6.Len() > 0 {
+		n.Files["ip6-route"] = routes6.String()
+	}
 
 	var rules strings.Builder
 	for _, r := range st.rules4 {
@@ -348,15 +349,6 @@ func (c *collector) render(n *Node, cn *nlConn) {
 		n.Listen = append(n.Listen, l.String())
 	}
 	c.ifaceKinds(n)
-}
-
-func nexthopGw(r routeInfo) bool {
-	for _, nh := range r.Nexthops {
-		if nh.Gw.IsValid() || nh.Via.IsValid() {
-			return true
-		}
-	}
-	return false
 }
 
 // defaultRules reports whether rules are the kernel's three defaults

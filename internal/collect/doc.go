@@ -23,10 +23,12 @@
 // families, neighbors; policy rules and the link attributes the library
 // does not report (qdisc, broadcast address, peer index, rule actions)
 // come from raw dumps on a route socket opened in the namespace. They are
-// rendered as the text `ip addr show`, `ip route show table all` followed
-// by `ip -6 route show table all`, `ip rule` and `ip neigh` print (see
-// render.go for the two deliberate differences), so the iproute parsers
-// read them back. iptables-save and ip6tables-save run inside the
+// rendered as the text `ip addr show` (ip-addr), `ip -4 route show table
+// all` (ip-route), `ip -6 route show table all` (ip6-route), `ip rule` and
+// `ip neigh` print (see render.go for the two deliberate differences), so
+// the iproute parsers read them back. IPv6 policy rules other than the
+// kernel's defaults are kept in ip-rule as comments: the model's rules have
+// no family. iptables-save and ip6tables-save run inside the
 // namespace (`ip netns exec NAME`, `nsenter --net=/proc/PID/ns/net`) and
 // are stored verbatim; when they report legacy tables the legacy tools are
 // asked as well. When neither has tables but `nft list ruleset` shows

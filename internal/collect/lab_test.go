@@ -146,7 +146,8 @@ func TestCollectNamedNamespaces(t *testing.T) {
 			argv []string
 		}{
 			{"ip-addr", []string{"addr", "show"}},
-			{"ip-route", []string{"route", "show", "table", "all"}},
+			{"ip-route", []string{"-4", "route", "show", "table", "all"}},
+			{"ip6-route", []string{"-6", "route", "show", "table", "all"}},
 			{"ip-rule", []string{"rule"}},
 			{"ip-neigh", []string{"neigh"}},
 		} {

@@ -11,7 +11,8 @@ import (
 )
 
 // This file renders what netlink reports as the text iproute2 6.x prints
-// (`ip addr show`, `ip route show table all`, `ip rule`, `ip neigh`), so
+// (`ip addr show`, `ip -4 route show table all` and `ip -6 route show
+// table all`, `ip rule`, `ip neigh`), so
 // that a collected snapshot reads like one a person pasted. The layouts
 // follow iproute2's print_linkinfo, print_addrinfo, print_route,
 // print_rule and print_neigh, trailing blanks included. Two deliberate
@@ -426,11 +427,9 @@ func rtFlags(f uint32) string {
 	return s.String()
 }
 
-// renderRoute renders one line (and its nexthop lines) of `ip route show
-// table all`. A destination of "default" is written 0.0.0.0/0 or ::/0
-// when explicitPrefix is set: in a file holding both families, pktflow
-// cannot tell the family of a bare "default" without addresses.
-func renderRoute(r routeInfo, explicitPrefix bool) string {
+// renderRoute renders one line (and its nexthop lines) of `ip -4 route
+// show table all` or `ip -6 route show table all`.
+func renderRoute(r routeInfo) string {
 	var b strings.Builder
 	if r.Type != unix.RTN_UNICAST {
 		b.WriteString(rtnType(r.Type) + " ")
@@ -446,10 +445,6 @@ func renderRoute(r routeInfo, explicitPrefix bool) string {
 		fmt.Fprintf(&b, "%s ", r.Dst.Addr())
 	case r.Dst.Bits() > 0:
 		fmt.Fprintf(&b, "0/%d  ", r.Dst.Bits())
-	case explicitPrefix && r.Family == unix.AF_INET6:
-		b.WriteString("::/0 ")
-	case explicitPrefix:
-		b.WriteString("0.0.0.0/0 ")
 	default:
 		b.WriteString("default ")
 	}

@@ -110,18 +110,24 @@ func TestRenderRoutesRulesNeigh(t *testing.T) {
 		"local 127.0.0.1 dev lo table local proto kernel scope host src 127.0.0.1 \n",
 		"10.0.0.0/8 table 100 proto static metric 10 \n\tnexthop via 192.0.2.1 dev eth0 weight 1 \n\tnexthop via 192.0.2.3 dev eth0 weight 2 \n",
 		"default via fd00::1 dev eth0 metric 1024 pref medium\n",
-		"unreachable ::/0 dev lo proto kernel metric 4294967295 pref medium\n",
+		"unreachable default dev lo proto kernel metric 4294967295 pref medium\n",
 	}
-	var all strings.Builder
+	var v4, v6 strings.Builder
 	for i, r := range routes {
-		got := renderRoute(r, i == 5)
+		got := renderRoute(r)
 		if got != want[i] {
 			t.Errorf("route %d: got %q, want %q", i, got, want[i])
 		}
-		all.WriteString(got)
+		if r.Family == unix.AF_INET6 {
+			v6.WriteString(got)
+		} else {
+			v4.WriteString(got)
+		}
 	}
-	if _, err := iproute.ParseRoutes("ip-route", strings.NewReader(all.String()), model.TableMain); err != nil {
-		t.Errorf("routes do not parse back: %v", err)
+	for _, text := range []string{v4.String(), v6.String()} {
+		if _, err := iproute.ParseRoutes("ip-route", strings.NewReader(text), model.TableMain); err != nil {
+			t.Errorf("routes do not parse back: %v", err)
+		}
 	}
 
 	rules := []ruleInfo{

@@ -14,7 +14,7 @@ import (
 )
 
 // fileOrder is the order node files are written and listed in.
-var fileOrder = []string{"ip-addr", "ip-route", "ip-rule", "ip-neigh", "iptables-save", "ip6tables-save", "sysctl"}
+var fileOrder = []string{"ip-addr", "ip-route", "ip6-route", "ip-rule", "ip-neigh", "iptables-save", "ip6tables-save", "sysctl"}
 
 // Write writes the snapshot folder: topology.yaml, nodes/NAME/* and
 // extra/NAME/*. dir must not exist or be empty: a collection never
@@ -65,9 +65,10 @@ func (s *Snapshot) Write(dir string) (warnings []string, err error) {
 func (s *Snapshot) topology() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Collected by `pktflow collect` on %s at %s.\n", s.Host, s.Time.Format("2006-01-02T15:04:05Z"))
-	b.WriteString("# nodes/NAME/ holds each network namespace's `ip addr show`, `ip route show table all`\n")
-	b.WriteString("# (both families), `ip rule`, `ip neigh`, iptables-save/ip6tables-save and sysctls as\n")
-	b.WriteString("# the commands print them; this file adds what no single command prints.\n")
+	b.WriteString("# nodes/NAME/ holds each network namespace's `ip addr show`, `ip -4 route show table all`\n")
+	b.WriteString("# (ip-route), `ip -6 route show table all` (ip6-route), `ip rule`, `ip neigh`,\n")
+	b.WriteString("# iptables-save/ip6tables-save and sysctls as the commands print them; this file adds\n")
+	b.WriteString("# what no single command prints.\n")
 	b.WriteString("nodes:\n")
 	for _, n := range s.Nodes {
 		fmt.Fprintf(&b, "  %s:\n", n.Target.Node)
@@ -110,7 +111,7 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // commentable are the files where a line pktflow cannot read can be
 // commented out without changing what the rest of the file means.
-var commentable = map[string]bool{"ip-addr": true, "ip-route": true, "ip-rule": true, "ip-neigh": true, "sysctl": true}
+var commentable = map[string]bool{"ip-addr": true, "ip-route": true, "ip6-route": true, "ip-rule": true, "ip-neigh": true, "sysctl": true}
 
 // makeLoadable loads the folder and comments out the iproute2 lines the
 // loader rejects, until it loads or nothing more can be done.
