@@ -247,6 +247,9 @@ func TestCollectAllNetnsAgainstKernel(t *testing.T) {
 		{"outside to published udp port", engine.Probe{From: "outside", Proto: packet.UDP, Dst: a("198.51.100.2"), DPort: 5353, SPort: 40004}, trace.Answered},
 		{"outside pings host", engine.Probe{From: "outside", Proto: packet.ICMP, Dst: a("198.51.100.2")}, trace.Answered},
 		{"ctr2 pings ctr over the bridge", engine.Probe{From: "ctr2", Proto: packet.ICMP, Dst: a("172.18.0.2")}, trace.Answered},
+		{"outside pings host over IPv6", engine.Probe{From: "outside", Proto: packet.ICMP, Dst: a("2001:db8:1::2")}, trace.Answered},
+		{"host tcp to outside over IPv6", engine.Probe{From: "host", Proto: packet.TCP, Dst: a("2001:db8:2::10"), DPort: 443, SPort: 40007}, trace.Answered},
+		{"host udp to outside over IPv6", engine.Probe{From: "host", Proto: packet.UDP, Dst: a("2001:db8:2::10"), DPort: 53, SPort: 40008}, trace.Answered},
 		{"outside to a closed host port", engine.Probe{From: "outside", Proto: packet.TCP, Dst: a("198.51.100.2"), DPort: 9999, SPort: 40005}, trace.Refused},
 		{"vm to a closed ctr port", engine.Probe{From: "vm", Proto: packet.UDP, Dst: a("172.18.0.2"), DPort: 54, SPort: 40006}, trace.Refused},
 	}
