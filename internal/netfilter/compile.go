@@ -38,6 +38,8 @@ type cchain struct {
 	builtin bool
 	policy  Verdict
 	rules   []crule
+	// color marks the chain during markHooks' loop search.
+	color uint8
 	// idx is the dispatch index, nil for small or unindexable chains.
 	idx *chainIndex
 	// hookMask says from which hooks the chain is reachable (bit 1<<Hook),
@@ -143,7 +145,7 @@ type pendingCheck struct {
 }
 
 func compileTable(family int, t *model.Table) (*ctable, []error) {
-	ct := &ctable{name: t.Name, chains: map[string]*cchain{}}
+	ct := &ctable{name: t.Name, chains: make(map[string]*cchain, len(t.Chains))}
 	var errs []error
 	for _, ch := range t.Chains {
 		if ch == nil {
@@ -248,16 +250,17 @@ func (t *ctable) markHooks() error {
 		grey
 		black
 	)
-	color := map[*cchain]int{}
+	// Colors live in the chains (white, the zero value, until visited):
+	// a kube-proxy table has tens of thousands of chains.
 	var visit func(c *cchain) error
 	visit = func(c *cchain) error {
-		color[c] = grey
+		c.color = grey
 		for i := range c.rules {
 			tg := c.rules[i].tgt
 			if tg.kind != tJump && tg.kind != tGoto {
 				continue
 			}
-			switch color[tg.chain] {
+			switch tg.chain.color {
 			case grey:
 				return ruleErr(c.rules[i].m, "jump from chain %s to %s closes a loop: expected chains to form no cycle (iptables-restore refuses loops)", c.name, tg.chain.name)
 			case white:
@@ -266,11 +269,11 @@ func (t *ctable) markHooks() error {
 				}
 			}
 		}
-		color[c] = black
+		c.color = black
 		return nil
 	}
 	for h := PreRouting; h <= PostRouting; h++ {
-		if b := t.hooks[h]; b != nil && color[b] == white {
+		if b := t.hooks[h]; b != nil && b.color == white {
 			if err := visit(b); err != nil {
 				return err
 			}

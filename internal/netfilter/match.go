@@ -677,10 +677,18 @@ type statisticMatch struct {
 	p          float64
 	every, pkt uint64
 	neg        bool
-	// what describes the choice for Ctx.Choose: the rule and the match
-	// as written; what[textAt:] is the match alone.
-	what   string
-	textAt int
+	// The rule and the match as written, to describe the choice for
+	// Ctx.Choose; rendered only when a packet reaches the match, as a
+	// kube-proxy node has tens of thousands of statistic matches.
+	table, chain string
+	r            *model.Rule
+	m            *model.Match
+}
+
+// what describes the choice for Ctx.Choose: the rule, then the match.
+func (m *statisticMatch) what() string {
+	ref := ruleRef(m.table, m.chain, m.r) + ": "
+	return string(appendMatch([]byte(ref), m.m))
 }
 
 func (rc *ruleCompiler) compileStatistic(m *model.Match) (matcher, error) {
@@ -751,8 +759,7 @@ func (rc *ruleCompiler) compileStatistic(m *model.Match) (matcher, error) {
 	default:
 		return nil, rc.errf("-m statistic needs --mode random or --mode nth")
 	}
-	ref := ruleRef(rc.table.name, rc.chain.name, rc.r) + ": "
-	sm.what, sm.textAt = string(appendMatch([]byte(ref), m)), len(ref)
+	sm.table, sm.chain, sm.r, sm.m = rc.table.name, rc.chain.name, rc.r, m
 	return sm, nil
 }
 
@@ -761,14 +768,14 @@ func (m *statisticMatch) match(w *walker) bool {
 		return (w.ctx.NthPacket%m.every == m.pkt) != m.neg
 	}
 	if w.ctx.Choose == nil {
-		w.uncertain(m.what[m.textAt:] + ": random choice not enumerated (no Ctx.Choose); assumed taken")
+		w.uncertain(string(appendMatch(nil, m.m)) + ": random choice not enumerated (no Ctx.Choose); assumed taken")
 		return true
 	}
-	return w.ctx.Choose(m.what, m.p) != m.neg
+	return w.ctx.Choose(m.what(), m.p) != m.neg
 }
 
 func (m *statisticMatch) why(w *walker, b []byte, matched bool) []byte {
-	b = append(b, m.what[m.textAt:]...)
+	b = appendMatch(b, m.m)
 	if !m.random {
 		b = verb(b, matched)
 		return strconv.AppendUint(append(b, "packet number "...), w.ctx.NthPacket, 10)
