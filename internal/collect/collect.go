@@ -128,7 +128,7 @@ func Collect(ctx context.Context, opt Options) (*Snapshot, error) {
 	}()
 	var live []*Target
 	for _, t := range targets {
-		cn, err := openNS(t.Path)
+		cn, err := openNS(t.Path, t.Current)
 		if err != nil {
 			if t.NetNS != "" && contains(opt.NetNS, t.NetNS) {
 				return nil, fmt.Errorf("collect: %s: %w", t.How, err)
@@ -172,11 +172,16 @@ func (c *collector) readTarget(ctx context.Context, t *Target, cn *nlConn) (*Nod
 	for _, l := range st.links {
 		ifaces = append(ifaces, l.Name)
 	}
-	err = inNS(t.Path, func() error {
+	read := func() error {
 		p, err := readProc(ifaces)
 		n.proc = p
 		return err
-	})
+	}
+	if t.Current {
+		err = read() // every thread of this process is in it
+	} else {
+		err = inNS(t.Path, read)
+	}
 	if err != nil {
 		return nil, err
 	}

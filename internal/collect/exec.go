@@ -107,6 +107,7 @@ func (c *collector) readNetfilter(ctx context.Context, t *Target) netfilterState
 				c.notef(t, "%s is not installed: no %s ruleset collected", fam.save, fam.save[:len(fam.save)-5])
 			} else {
 				c.warnf("%s: %v", t.Node, err)
+				c.notef(t, "%s failed, so this node's %s ruleset is missing: %v", fam.save, fam.save[:len(fam.save)-5], err)
 			}
 			continue
 		}

@@ -37,19 +37,26 @@ type nlConn struct {
 // locked thread that is thrown away afterwards (the goroutine exits
 // without unlocking it), so a thread whose namespace the library switched
 // can never run unrelated code, even if switching back failed.
-func openNS(path string) (*nlConn, error) {
+//
+// The current namespace (current set) is opened without switching:
+// joining a namespace needs CAP_SYS_ADMIN, reading one's own does not.
+func openNS(path string, current bool) (*nlConn, error) {
 	ns, err := netns.GetFromPath(path)
 	if err != nil {
 		return nil, err
 	}
 	c := &nlConn{ns: ns}
+	at := ns
+	if current {
+		at = netns.None()
+	}
 	err = onThrowawayThread(func() error {
-		h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+		h, err := netlink.NewHandleAt(at, unix.NETLINK_ROUTE)
 		if err != nil {
 			return fmt.Errorf("netlink handle: %w", err)
 		}
 		c.h = h
-		s, err := nl.GetNetlinkSocketAt(ns, netns.None(), unix.NETLINK_ROUTE)
+		s, err := nl.GetNetlinkSocketAt(at, netns.None(), unix.NETLINK_ROUTE)
 		if err != nil {
 			return fmt.Errorf("netlink socket: %w", err)
 		}
