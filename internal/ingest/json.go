@@ -135,3 +135,33 @@ func ValueAt(e JSONElem, value string) int64 {
 	}
 	return e.Off
 }
+
+// FieldAt returns the offset in data of `"field": "value"` inside e (any
+// blanks around the colon), falling back to ValueAt: for errors about one
+// field's value when the same text may appear elsewhere in the element.
+func FieldAt(e JSONElem, field, value string) int64 {
+	k, _ := json.Marshal(field)
+	v, _ := json.Marshal(value)
+	raw := e.Raw
+	for i := 0; i < len(raw); {
+		j := bytes.Index(raw[i:], k)
+		if j < 0 {
+			break
+		}
+		p := i + j + len(k)
+		for p < len(raw) && (raw[p] == ' ' || raw[p] == '\t' || raw[p] == '\n' || raw[p] == '\r') {
+			p++
+		}
+		if p < len(raw) && raw[p] == ':' {
+			p++
+			for p < len(raw) && (raw[p] == ' ' || raw[p] == '\t' || raw[p] == '\n' || raw[p] == '\r') {
+				p++
+			}
+			if bytes.HasPrefix(raw[p:], v) {
+				return e.Off + int64(p)
+			}
+		}
+		i += j + 1
+	}
+	return ValueAt(e, value)
+}
