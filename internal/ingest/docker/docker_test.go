@@ -80,7 +80,9 @@ func TestParseContainers(t *testing.T) {
 	}
 }
 
-func itoa(n uint16) string { return netip.AddrPortFrom(netip.IPv4Unspecified(), n).String()[len("0.0.0.0:"):] }
+func itoa(n uint16) string {
+	return netip.AddrPortFrom(netip.IPv4Unspecified(), n).String()[len("0.0.0.0:"):]
+}
 
 func TestParseNetworks(t *testing.T) {
 	ns := networks(t, "docker24-network-inspect.json")
