@@ -404,6 +404,56 @@ func (e *Engine) leadsToFrom(ns *nodeState, dev, mac string) bool {
 	return false
 }
 
+// brNF reports whether bridged frames of the packet's family go through
+// the firewall on this node (br_netfilter's bridge-nf-call-ip(6)tables),
+// and the sysctl's name.
+func (ns *nodeState) brNF(p *packet.Packet) (bool, string) {
+	key := "net.bridge.bridge-nf-call-iptables"
+	if p.Is6() {
+		key = "net.bridge.bridge-nf-call-ip6tables"
+	}
+	v, ok := ns.sysctl(key)
+	return ok && v.Value == "1", key
+}
+
+// bridgedDNAT follows a packet that came up from a bridge port with
+// br_netfilter on and was DNATed in PREROUTING to an address behind the
+// same bridge: the kernel bridges it (br_nf_pre_routing_finish_bridge) —
+// no routing, no TTL decrement — and a bridge never sends a frame back out
+// of the port it came in by unless that port has hairpin mode.
+func (r *run) bridgedDNAT(c *pctx, br string) {
+	ns := c.ns
+	r.note(c.leg, ns, br, fmt.Sprintf("br_netfilter: DNAT to %s, an address behind %s itself: the kernel bridges the frame instead of routing it", c.pkt.Dst, br))
+	r.capture(c, br, "out")
+	mac, ok, why := r.resolve(c, br, c.pkt.Dst)
+	if !ok {
+		r.drop(c, br, why, nil)
+		return
+	}
+	out := r.portToward(ns, br, mac, "")
+	if out == "" {
+		r.drop(c, br, fmt.Sprintf("bridge %s has no port leading to %s", br, mac), nil)
+		return
+	}
+	if out == c.physIn {
+		hp := ns.ifaces[out].Hairpin
+		if hp == nil {
+			r.uncertain(ns, fmt.Sprintf("hairpin mode of %s is not in the snapshot: pktflow assumes off, the kernel's default (Docker turns it on when userland-proxy is false)", out))
+		}
+		if hp == nil || !*hp {
+			r.drop(c, br, fmt.Sprintf("bridge %s does not send the frame back out of %s, the port it came in by, without hairpin mode", br, out), nil)
+			return
+		}
+		r.note(c.leg, ns, out, fmt.Sprintf("%s has hairpin mode on: the bridge sends the frame back out of it", out))
+	}
+	c.oif, c.physOut, c.bridged = br, out, true
+	if !r.hook(c, netfilter.Forward, nil) || !r.hook(c, netfilter.PostRouting, nil) {
+		return
+	}
+	r.capture(c, out, "out")
+	r.crossWire(c, out, mac)
+}
+
 // brNetfilter runs iptables on a frame the bridge forwards between two of
 // its ports, which the kernel does only when br_netfilter is loaded and
 // net.bridge.bridge-nf-call-iptables is 1 (Docker sets it): PREROUTING,
@@ -457,7 +507,16 @@ func (r *run) recvFrame(ns *nodeState, dev string, p packet.Packet, mac, leg str
 			r.emit(trace.Event{Leg: leg, Node: ns.n.Name, Iface: dev, Kind: trace.EvBridge,
 				Message: fmt.Sprintf("bridge %s: frame for %s is for the bridge itself, up to its IP stack", br, mac)})
 			c.iif = br
-			r.capture(c, br, "in")
+			if on, _ := ns.brNF(&c.pkt); on {
+				// br_netfilter runs PREROUTING at the bridge, before the
+				// frame reaches the bridge device (tcpdump on it sees the
+				// packet only afterwards); the packet keeps its port for
+				// -m physdev, and DNAT to an address on this bridge is
+				// bridged, not routed.
+				c.physIn, c.viaBridgeNF = dev, true
+			} else {
+				r.capture(c, br, "in")
+			}
 			r.ipRcv(c)
 			return
 		}

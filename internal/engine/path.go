@@ -169,8 +169,18 @@ func (r *run) ipRcv(c *pctx) {
 			return
 		}
 	}
+	preDst := c.pkt.Dst
 	if !r.hook(c, netfilter.PreRouting, nil) {
 		return
+	}
+	if c.viaBridgeNF && c.pkt.Dst != preDst && !c.ns.isLocal(c.pkt.Dst) {
+		if rr := c.ns.fib.Lookup(route.Query{Dst: c.pkt.Dst, Src: c.pkt.Src, IIF: c.iif, Mark: c.mark}); rr.Err == "" && rr.Dev == c.iif {
+			r.bridgedDNAT(c, c.iif)
+			return
+		}
+	}
+	if c.viaBridgeNF {
+		r.capture(c, c.iif, "in")
 	}
 	var res route.Result
 	if c.ns.isLocal(c.pkt.Dst) {

@@ -115,6 +115,8 @@ type pctx struct {
 	// bridged frames carry their bridge ports for -m physdev.
 	physIn, physOut string
 	bridged         bool
+	// viaBridgeNF: came up from a bridge port with br_netfilter on.
+	viaBridgeNF bool
 }
 
 // MaxBranches bounds how many random-choice paths one trace enumerates.

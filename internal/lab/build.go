@@ -362,6 +362,11 @@ func (l *Lab) configureLinks(ctx context.Context, n *model.Node) error {
 			if err := l.ipn(ctx, ns, "link", "set", "dev", i.Name, "master", i.Master); err != nil {
 				return err
 			}
+			if i.Hairpin != nil && *i.Hairpin {
+				if err := l.ipn(ctx, ns, "link", "set", "dev", i.Name, "type", "bridge_slave", "hairpin", "on"); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	for _, b := range bridges {

@@ -141,6 +141,10 @@ type Interface struct {
 	Flags []string
 	// Master is the bridge this device is a port of, if any.
 	Master string
+	// Hairpin is a bridge port's hairpin mode (whether the bridge may
+	// send a frame back out of the port it came in by); nil when the
+	// input does not say. The kernel's default is off.
+	Hairpin *bool
 	Addrs  []IfAddr
 	Origin Origin
 

@@ -215,6 +215,15 @@ func (ld *loader) inlineInterfaces(spec *nodeSpec, v *yaml.Node) []*model.Interf
 				if s, ok := ld.scalar(fv, "master"); ok {
 					ifc.Master = s
 				}
+			case "hairpin":
+				if s, ok := ld.scalar(fv, "hairpin"); ok {
+					b, err := strconv.ParseBool(s)
+					if err != nil {
+						ld.fail(TopologyFile, fv.Line, "hairpin %q: expected true or false", s)
+					} else {
+						ifc.Hairpin = &b
+					}
+				}
 			case "up":
 				if s, ok := ld.scalar(fv, "up"); ok {
 					b, err := strconv.ParseBool(s)
@@ -225,7 +234,7 @@ func (ld *loader) inlineInterfaces(spec *nodeSpec, v *yaml.Node) []*model.Interf
 					}
 				}
 			default:
-				ld.fail(TopologyFile, fk.Line, "unknown key %q in interface %s; expected addrs, mac, mtu, kind, master or up", fk.Value, name)
+				ld.fail(TopologyFile, fk.Line, "unknown key %q in interface %s; expected addrs, mac, mtu, kind, master, hairpin or up", fk.Value, name)
 			}
 		}
 		if ifc.Up {

@@ -295,3 +295,24 @@ func TestDockerCornerCasesAgainstKernel(t *testing.T) {
 		{"container to the outside, masqueraded", engine.Probe{From: "c", Proto: packet.ICMP, Dst: addr("192.0.2.20")}, trace.Answered},
 	})
 }
+
+// With bridge-nf-call-iptables=1, DNAT back onto the same bridge is
+// bridged, not routed: it needs hairpin mode on the container's port.
+func TestDockerHairpinBridgeNetfilterAgainstKernel(t *testing.T) {
+	needLab(t)
+	for _, hp := range []struct {
+		mode    string
+		verdict string
+	}{{"false", trace.Dropped}, {"true", trace.Answered}} {
+		t.Run("hairpin="+hp.mode, func(t *testing.T) {
+			topo := strings.Replace(dockerTopo, "net.bridge.bridge-nf-call-iptables: 0", "net.bridge.bridge-nf-call-iptables: 1", 1)
+			topo = strings.Replace(topo, "veth0: {master: docker0}", "veth0: {master: docker0, hairpin: "+hp.mode+"}", 1)
+			l, e := upLab(t, loadYAML(t, topo))
+			runCases(t, l, e, []kcase{
+				{"hairpin", engine.Probe{From: "c", Proto: packet.TCP, SPort: 40001, Dst: addr("192.0.2.10"), DPort: 8080}, hp.verdict},
+				{"published port from outside", engine.Probe{From: "o", Proto: packet.TCP, SPort: 40000, Dst: addr("192.0.2.10"), DPort: 8080}, trace.Answered},
+				{"container to the outside", engine.Probe{From: "c", Proto: packet.ICMP, Dst: addr("192.0.2.20")}, trace.Answered},
+			})
+		})
+	}
+}
