@@ -145,8 +145,8 @@ type Interface struct {
 	// send a frame back out of the port it came in by); nil when the
 	// input does not say. The kernel's default is off.
 	Hairpin *bool
-	Addrs  []IfAddr
-	Origin Origin
+	Addrs   []IfAddr
+	Origin  Origin
 
 	// PeerIndex is the interface index of a veth's peer (the N of
 	// "eth0@ifN", ip -j's link_index); zero when unknown. LinkNetns is the
