@@ -32,6 +32,7 @@ func TestMain(m *testing.M) {
 		<-sig
 		lab.Teardown()
 		dockerTeardown()
+		exec.Command("ip", "netns", "delete", oddNS()).Run()
 		os.Exit(2)
 	}()
 	code := m.Run()
@@ -42,6 +43,9 @@ func TestMain(m *testing.M) {
 	dockerTeardown()
 	os.Exit(code)
 }
+
+// oddNS is the one namespace a test makes without the lab.
+func oddNS() string { return labPrefix() + "-odd" }
 
 // needLab skips a test that needs root, ip netns and tcpdump.
 func needLab(t *testing.T) {
@@ -284,7 +288,7 @@ func TestCollectWhatPktflowCannotRead(t *testing.T) {
 	if _, err := exec.LookPath("nft"); err != nil {
 		t.Skip("skipping: nft not installed (apt-get install -y nftables)")
 	}
-	ns := labPrefix() + "-odd"
+	ns := oddNS()
 	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
 		t.Fatalf("ip netns add %s: %v: %s", ns, err, out)
 	}
