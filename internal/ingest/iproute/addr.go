@@ -187,6 +187,13 @@ func parseAddrHeader(file string, l line) (*ifState, error) {
 		return nil, errf(file, l, "invalid interface name %q", name)
 	}
 	st := &ifState{ifc: &model.Interface{Name: name, Index: idx, Origin: origin(file, l)}, peer: peer}
+	if p, ok := strings.CutPrefix(peer, "if"); ok {
+		// "eth0@if7": the veth peer's index (in the peer's namespace
+		// when link-netnsid is given).
+		if n, ok := atoi(p); ok {
+			st.ifc.PeerIndex = n
+		}
+	}
 	i := 2
 	if i < len(f) && strings.HasPrefix(f[i], "<") {
 		if !strings.HasSuffix(f[i], ">") {
@@ -224,6 +231,8 @@ func parseAddrHeader(file string, l line) (*ifState, error) {
 			st.ifc.Master = val
 		case "state":
 			st.state = val
+		case "link-netnsid":
+			st.ifc.LinkNetns = val
 		}
 	}
 	return st, nil
@@ -263,6 +272,12 @@ func parseAddrDetail(file string, l line, st *ifState) error {
 		if st.linkType == "loopback" && !st.explicit {
 			st.ifc.Kind = model.IfLoopback
 		}
+		// `ip addr` prints the peer's namespace at the end of this line.
+		for i := 2; i+1 < len(f); i++ {
+			if f[i] == "link-netnsid" {
+				st.ifc.LinkNetns = f[i+1]
+			}
+		}
 		return nil
 	case key == "inet" || key == "inet6":
 		a, err := parseIfAddr(file, l, st.ifc.Name)
@@ -270,6 +285,15 @@ func parseAddrDetail(file string, l line, st *ifState) error {
 			return err
 		}
 		st.ifc.Addrs = append(st.ifc.Addrs, a)
+		return nil
+	case key == "bridge_slave":
+		// `ip -d`: the port's STP state.
+		for i := 1; i+1 < len(f); i++ {
+			if f[i] == "state" {
+				st.ifc.PortState = f[i+1]
+				break
+			}
+		}
 		return nil
 	case key == "valid_lft", key == "altname", key == "alias", key == "vf",
 		key == "RX:", key == "TX:", key == "RX", key == "TX",
