@@ -65,7 +65,10 @@
 // writes a baseline in every namespace, then the snapshot's own net.*
 // values on top:
 //
-//	net.ipv4.ip_forward=0               the kernel default for a host
+//	net.ipv4.ip_forward=0               the kernel default for a host; 1 (and
+//	                                    net.ipv6.conf.all.forwarding=1) on
+//	                                    an external node, which stands for
+//	                                    networks that route
 //	net.ipv4.conf.{all,default}.rp_filter=0   the engine models rp_filter itself
 //	net.ipv4.conf.{all,default}.{accept_local,route_localnet,proxy_arp}=0
 //	net.ipv4.conf.{all,default}.send_redirects=1

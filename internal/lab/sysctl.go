@@ -27,8 +27,16 @@ func baseline(n *model.Node, v6 bool) map[string]string {
 	if ttl <= 0 {
 		ttl = 64
 	}
+	// An external node stands for networks that route (the engine
+	// forwards through it whatever its sysctls say), so it forwards here
+	// too: a packet it has no route for gets an ICMP error, as the engine
+	// predicts, instead of vanishing.
+	fwd := "0"
+	if n.Kind == model.KindExternal {
+		fwd = "1"
+	}
 	b := map[string]string{
-		"net.ipv4.ip_forward":                        "0",
+		"net.ipv4.ip_forward":                        fwd,
 		"net.ipv4.ip_default_ttl":                    strconv.Itoa(ttl),
 		"net.ipv4.icmp_ratelimit":                    "0",
 		"net.ipv6.icmp.ratelimit":                    "0",
@@ -45,7 +53,7 @@ func baseline(n *model.Node, v6 bool) map[string]string {
 		"net.ipv4.conf.default.proxy_arp":            "0",
 		"net.ipv4.conf.all.send_redirects":           "1",
 		"net.ipv4.conf.default.send_redirects":       "1",
-		"net.ipv6.conf.all.forwarding":               "0",
+		"net.ipv6.conf.all.forwarding":               fwd,
 		"net.ipv6.conf.all.disable_ipv6":             "1",
 		"net.ipv6.conf.default.disable_ipv6":         "1",
 		"net.ipv6.conf.all.accept_dad":               "0",
