@@ -77,6 +77,8 @@ func ParseProbe(snap *model.Snapshot, s string) (engine.Probe, error) {
 		switch {
 		case !ok || err != nil:
 			return p, fmt.Errorf("probe %q: option %q, want ttl=N or sport=N", s, opt)
+		case k == "ttl" && p.Proto == packet.TCP:
+			return p, fmt.Errorf("probe %q: ttl= is for icmp and udp (the lab cannot set a TCP probe's TTL yet)", s)
 		case k == "ttl" && n >= 1 && n <= 255:
 			p.TTL = n
 		case k == "sport" && n >= 1 && n <= 65535 && p.Proto != packet.ICMP:

@@ -49,7 +49,7 @@ func TestParseProbe(t *testing.T) {
 	}
 	for _, bad := range []string{"", "mayura tcp", "nosuch icmp 1.2.3.4", "mayura sctp 1.2.3.4:1", "mayura tcp 1.2.3.4",
 		"mayura icmp 1.2.3.4:80", "mayura icmp nowhere", "mayura tcp 1.2.3.4:0", "mayura icmp 1.2.3.4 ttl=0",
-		"mayura icmp 1.2.3.4 sport=3", "mayura icmp 1.2.3.4 ttl", "mayura icmp 2001:db8::1"} {
+		"mayura icmp 1.2.3.4 sport=3", "mayura icmp 1.2.3.4 ttl", "mayura icmp 2001:db8::1", "mayura tcp 1.2.3.4:80 ttl=3"} {
 		if _, err := ParseProbe(s, bad); err == nil {
 			t.Errorf("%q: no error", bad)
 		}
