@@ -685,10 +685,19 @@ type statisticMatch struct {
 	m            *model.Match
 }
 
-// what describes the choice for Ctx.Choose: the rule, then the match.
+// what describes the choice for Ctx.Choose: the rule (as ruleRef names
+// it), then the match.
 func (m *statisticMatch) what() string {
-	ref := ruleRef(m.table, m.chain, m.r) + ": "
-	return string(appendMatch([]byte(ref), m.m))
+	b := make([]byte, 0, 192)
+	b = append(append(append(append(b, m.table...), ' '), m.chain...), " rule "...)
+	b = strconv.AppendInt(b, int64(m.r.Pos), 10)
+	if o := &m.r.Origin; o.File != "" {
+		b = append(append(append(b, " ("...), o.File...), ':')
+		b = append(strconv.AppendInt(b, int64(o.Line), 10), ')')
+	} else if o.Line > 0 {
+		b = append(strconv.AppendInt(append(b, " (line "...), int64(o.Line), 10), ')')
+	}
+	return string(appendMatch(append(b, ": "...), m.m))
 }
 
 func (rc *ruleCompiler) compileStatistic(m *model.Match) (matcher, error) {
