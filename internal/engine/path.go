@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 
 	"github.com/pktflow/pktflow/internal/model"
 	"github.com/pktflow/pktflow/internal/netfilter"
@@ -14,21 +15,23 @@ import (
 // routeEvent records a routing decision.
 func (r *run) routeEvent(c *pctx, res *route.Result, what string) {
 	ev := trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvRoute, Iface: res.Dev}
-	msg := what + ": " + res.Why
+	var buf [256]byte
+	b := append(append(append(buf[:0], what...), ": "...), res.Why...)
 	if res.Rule != nil && !(len(c.ns.n.Rules) == 0) {
-		msg += fmt.Sprintf(" (ip rule %d)", res.Rule.Priority)
+		b = append(strconv.AppendInt(append(b, " (ip rule "...), int64(res.Rule.Priority), 10), ')')
 	}
 	if res.Err == "" && res.Type != model.RouteLocal {
 		if res.Via.IsValid() {
-			msg += fmt.Sprintf("; next hop %s via %s", res.Via, res.Dev)
+			b = append(append(append(b, "; next hop "...), r.addr(res.Via)...), " via "...)
 		} else {
-			msg += fmt.Sprintf("; on-link via %s", res.Dev)
+			b = append(b, "; on-link via "...)
 		}
+		b = append(b, res.Dev...)
 	}
-	ev.Message = msg
+	ev.Message = string(b)
 	if res.Route != nil {
-		o := res.Route.Origin
-		ev.Origin = &o
+		// The route's own Origin: the FIB is immutable.
+		ev.Origin = &res.Route.Origin
 	}
 	r.emit(ev)
 }
