@@ -287,11 +287,16 @@ func parseAddrDetail(file string, l line, st *ifState) error {
 		st.ifc.Addrs = append(st.ifc.Addrs, a)
 		return nil
 	case key == "bridge_slave":
-		// `ip -d`: the port's STP state.
+		// `ip -d`: the port's STP state and hairpin mode.
 		for i := 1; i+1 < len(f); i++ {
-			if f[i] == "state" {
-				st.ifc.PortState = f[i+1]
-				break
+			switch f[i] {
+			case "state":
+				if st.ifc.PortState == "" {
+					st.ifc.PortState = f[i+1]
+				}
+			case "hairpin":
+				on := f[i+1] == "on"
+				st.ifc.Hairpin = &on
 			}
 		}
 		return nil

@@ -46,6 +46,9 @@ func TestParseDetailedLink(t *testing.T) {
 			if len(ifc.Addrs) != 0 {
 				t.Errorf("%s: addresses from ip link", ifc.Name)
 			}
+			if (ifc.Master != "") != (ifc.Hairpin != nil) || (ifc.Hairpin != nil && *ifc.Hairpin) {
+				t.Errorf("%s: hairpin %v, want off for a bridge port", ifc.Name, ifc.Hairpin)
+			}
 		}
 	}
 	// The seed's container: "eth0@if7" with link-netnsid 0 on the link/ line.
