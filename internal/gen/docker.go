@@ -58,7 +58,8 @@ var ctrPorts = []uint16{80, 443, 8080, 3000, 5000, 8000, 9000, 8443}
 // first published host port. It returns the host node and its containers.
 func (s *Snapshot) dockerHost(g *gen, name string, eth0 netip.Prefix, gw netip.Addr, networks, containers int, hostPort uint16, names map[string]bool) (*Node, []*dockerCtr) {
 	host := &Node{Name: name, Kind: "host",
-		Sysctl: [][2]string{{"net.ipv4.ip_forward", "1"}},
+		// net.bridge.bridge-nf-call-iptables: Docker loads br_netfilter and turns this on.
+		Sysctl: [][2]string{{"net.ipv4.ip_forward", "1"}, {"net.bridge.bridge-nf-call-iptables", "1"}},
 		Listen: []string{"tcp/22"},
 		Ifaces: []*Iface{lo(), {Name: "eth0", Index: 2, MAC: g.mac(), Qdisc: "fq_codel", Addrs: []netip.Prefix{eth0}}},
 		Routes: []string{
@@ -193,6 +194,11 @@ func Docker(o DockerOptions) *Snapshot {
 		s.Probes = append(s.Probes,
 			Probe{What: "the internet to a published port", From: DockerInternet, Proto: "tcp", Dst: ip("192.168.1.10"), DPort: p.host, Expect: "answered"},
 			Probe{What: "a container to the internet", From: c.name, Proto: "tcp", Dst: ip("198.51.100.10"), DPort: 443, Expect: "answered"})
+	}
+	if n := o.Networks; len(ctrs) > n {
+		// Round robin: containers 0 and n share a bridge.
+		a, b := ctrs[0], ctrs[n]
+		s.Probes = append(s.Probes, Probe{What: "a container to a neighbour on its bridge (bridged, br_netfilter)", From: a.name, Proto: "tcp", Dst: b.addr, DPort: b.ports[0].ctr, Expect: "answered"})
 	}
 	if len(ctrs) > 0 {
 		s.Probes = append(s.Probes, Probe{What: "the host to its own published port", From: DockerHost, Proto: "tcp", Dst: ip("192.168.1.10"), DPort: ctrs[len(ctrs)-1].ports[0].host, Expect: "answered"})

@@ -218,7 +218,8 @@ func Kube(o KubeOptions) *Snapshot {
 
 	// The node.
 	node := &Node{Name: KubeNode, Kind: "host", IPTables: text.String(), Rules: rules,
-		Sysctl: [][2]string{{"net.ipv4.ip_forward", "1"}},
+		// net.bridge.bridge-nf-call-iptables: kubeadm requires it.
+		Sysctl: [][2]string{{"net.ipv4.ip_forward", "1"}, {"net.bridge.bridge-nf-call-iptables", "1"}},
 		Listen: []string{"tcp/22", "tcp/10250", "tcp/10256"},
 		Ifaces: []*Iface{lo(),
 			{Name: "eth0", Index: 2, MAC: g.mac(), Qdisc: "fq_codel", Addrs: []netip.Prefix{pfx(kubeNodeIP + "/24")}},
