@@ -129,12 +129,20 @@ func benchLoadKube(b *testing.B, services int) {
 
 // BenchmarkScaleTraceKube* trace a new TCP connection from a pod to a
 // cluster IP, request and reply, every endpoint branch enumerated.
-func BenchmarkScaleTraceKube1k(b *testing.B)   { benchTraceKube(b, 100) }
-func BenchmarkScaleTraceKube10k(b *testing.B)  { benchTraceKube(b, 1_000) }
-func BenchmarkScaleTraceKube100k(b *testing.B) { benchTraceKube(b, 10_000) }
+func BenchmarkScaleTraceKube1k(b *testing.B)   { benchTraceKube(b, 100, true) }
+func BenchmarkScaleTraceKube10k(b *testing.B)  { benchTraceKube(b, 1_000, true) }
+func BenchmarkScaleTraceKube100k(b *testing.B) { benchTraceKube(b, 10_000, true) }
 
-func benchTraceKube(b *testing.B, services int) {
+// The same traces with the netfilter chain index off (every rule walked,
+// as the kernel does), for comparison.
+func BenchmarkScaleTraceKubePlain1k(b *testing.B)   { benchTraceKube(b, 100, false) }
+func BenchmarkScaleTraceKubePlain10k(b *testing.B)  { benchTraceKube(b, 1_000, false) }
+func BenchmarkScaleTraceKubePlain100k(b *testing.B) { benchTraceKube(b, 10_000, false) }
+
+func benchTraceKube(b *testing.B, services int, indexed bool) {
 	s := scaleKube(b, services)
+	s.e.setIndexing(indexed)
+	defer s.e.setIndexing(true)
 	for _, p := range s.probes {
 		if tr := s.e.Trace(p); tr.Verdict != trace.Answered {
 			b.Fatalf("%s: %s: %s", p.String(), tr.Verdict, tr.Reason)
