@@ -334,9 +334,6 @@ func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 
 func ip(s string) netip.Addr { return netip.MustParseAddr(s) }
 
-// hostPrefix gives an address the length of its network's prefix.
-func hostPrefix(a netip.Addr, bits int) netip.Prefix { return netip.PrefixFrom(a, bits) }
-
 // lo is the loopback device every node starts with.
 func lo() *Iface { return &Iface{Name: "lo", Index: 1} }
 
