@@ -40,6 +40,9 @@ type cchain struct {
 	rules   []crule
 	// color marks the chain during markHooks' loop search.
 	color uint8
+	// jumpTg and gotoTg are the targets of rules that jump or go to
+	// this chain, shared by all of them.
+	jumpTg, gotoTg *target
 	// idx is the dispatch index, nil for small or unindexable chains.
 	idx *chainIndex
 	// hookMask says from which hooks the chain is reachable (bit 1<<Hook),

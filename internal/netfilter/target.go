@@ -118,6 +118,18 @@ type sharedKey struct {
 func (rc *ruleCompiler) compileTarget() (*target, error) {
 	r := rc.r
 	name := r.Target
+	if ch := rc.table.chains[name]; ch != nil && name != "" {
+		// A jump or goto: one target per chain and kind, kept in the
+		// chain (a kube-proxy table jumps to tens of thousands of chains).
+		p, kind := &ch.jumpTg, tJump
+		if r.Goto {
+			p, kind = &ch.gotoTg, tGoto
+		}
+		if *p == nil {
+			*p = &target{kind: kind, chain: ch}
+		}
+		return *p, nil
+	}
 	key := sharedKey{name, r.Goto}
 	if len(r.TargetOpts) == 0 {
 		if tg := rc.shared[key]; tg != nil {
@@ -130,14 +142,6 @@ func (rc *ruleCompiler) compileTarget() (*target, error) {
 			return nil, rc.errf("-g needs a chain name")
 		}
 		tg.kind = tNone
-		return rc.share(key, tg), nil
-	}
-	if ch := rc.table.chains[name]; ch != nil {
-		tg.chain = ch
-		tg.kind = tJump
-		if r.Goto {
-			tg.kind = tGoto
-		}
 		return rc.share(key, tg), nil
 	}
 	if r.Goto {
