@@ -3,6 +3,7 @@ package snapshot
 import (
 	"cmp"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path"
@@ -11,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/pktflow/pktflow/internal/ingest"
+	"github.com/pktflow/pktflow/internal/ingest/libvirt"
 	"github.com/pktflow/pktflow/internal/model"
 )
 
@@ -21,35 +23,44 @@ const TopologyFile = "topology.yaml"
 // probably not a snapshot at all and more lines would only bury the first.
 const maxErrors = 50
 
-// stateFiles maps each per-node file name (without .txt) to the
-// topology.yaml node key that is its inline alternative.
-var stateFiles = map[string]string{
-	"ip-addr":        "interfaces",
-	"ip-route":       "routes",
-	"ip6-route":      "routes",
-	"ip-neigh":       "neighbors",
-	"ip-rule":        "rules",
-	"iptables-save":  "iptables",
-	"ip6tables-save": "ip6tables",
-	"sysctl":         "sysctl",
-}
-
-// stateFileNames lists stateFiles' keys in a fixed order for messages.
-var stateFileNames = []string{"ip-addr", "ip-route", "ip6-route", "ip-neigh", "ip-rule", "iptables-save", "ip6tables-save", "sysctl"}
-
 // loader carries one Load: the folder, topology.yaml's lines (for
-// Origin texts) and the errors found so far.
+// Origin texts), the options, the errors found so far and the notes.
 type loader struct {
 	dir       string
+	opts      LoadOptions
 	topoLines []string
 	errs      []*ingest.Error
+	notes     []string
+	// domains holds each node's `virsh dumpxml` guests, for the tap
+	// links they imply once every node is loaded.
+	domains map[string][]*libvirt.Domain
+}
+
+// LoadOptions change how a snapshot is read.
+type LoadOptions struct {
+	// Synthesize fills in what libvirt and Docker install on a node from
+	// its virsh-net-dumpxml and docker inspect files: their iptables
+	// rules (unless the node has a real ruleset, which wins), the bridge
+	// devices and addresses and the forwarding sysctls they set when the
+	// input lacks them, and the listeners of dnsmasq and docker-proxy
+	// when the node has no listener information. Everything synthesized
+	// has an Origin marked Synthesized; Snapshot.Notes says what was
+	// filled in and what was set aside. Without it those files are read
+	// (and checked) but only their facts are used: leases, and the taps
+	// `virsh dumpxml` names.
+	Synthesize bool
 }
 
 // Load reads the snapshot folder dir (see the package documentation for
 // its layout) into a model snapshot. On any problem it returns nil and an
 // error: one *ingest.Error, or several joined with errors.Join.
 func Load(dir string) (*model.Snapshot, error) {
-	ld := &loader{dir: dir}
+	return LoadWith(dir, LoadOptions{})
+}
+
+// LoadWith is Load with options (--synthesize).
+func LoadWith(dir string, opts LoadOptions) (*model.Snapshot, error) {
+	ld := &loader{dir: dir, opts: opts, domains: map[string][]*libvirt.Domain{}}
 	data, err := os.ReadFile(filepath.Join(dir, TopologyFile))
 	if err != nil {
 		return nil, ingest.Errorf(filepath.Join(dir, TopologyFile), 0, "", "reading the snapshot's topology: %v", errors.Unwrap(err))
@@ -80,7 +91,15 @@ func (ld *loader) load(data []byte) *model.Snapshot {
 		snap.Nodes = append(snap.Nodes, n)
 	}
 	snap.Links = ld.buildLinks(topo, snap, broken)
+	snap.Links = append(snap.Links, ld.domainLinks(topo, snap, broken)...)
+	snap.Notes = ld.notes
 	return snap
+}
+
+// note records something the loader filled in or set aside, for
+// Snapshot.Notes.
+func (ld *loader) note(node, format string, args ...any) {
+	ld.notes = append(ld.notes, node+": "+fmt.Sprintf(format, args...))
 }
 
 // err returns the collected errors, sorted by file and line.
@@ -137,12 +156,11 @@ func (ld *loader) topoOrigin(line int) model.Origin {
 	return model.Origin{File: TopologyFile, Line: line, Text: ld.topoText(line)}
 }
 
-// nodeFiles lists DIR/nodes: for each declared node, its state files by
-// kind ("ip-addr" → "nodes/NAME/ip-addr.txt"). Folders for undeclared
-// nodes, stray files and unknown file names are errors: a snapshot's
-// input is never silently ignored.
-func (ld *loader) nodeFiles(topo *topology) map[string]map[string]string {
-	out := map[string]map[string]string{}
+// nodeFiles lists DIR/nodes: for each declared node, its files by the
+// fact they give. Folders for undeclared nodes, stray files and unknown
+// file names are errors: a snapshot's input is never silently ignored.
+func (ld *loader) nodeFiles(topo *topology) map[string]nodeFiles {
+	out := map[string]nodeFiles{}
 	entries, err := os.ReadDir(filepath.Join(ld.dir, "nodes"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return out
@@ -176,9 +194,11 @@ func (ld *loader) nodeFiles(topo *topology) map[string]map[string]string {
 	return out
 }
 
-// stateFilesOf lists the state files in one node folder.
-func (ld *loader) stateFilesOf(rel string) map[string]string {
-	files := map[string]string{}
+// stateFilesOf lists the state files in one node folder. Two files that
+// give the same fact (ip-addr and ip-addr.json, iptables-save and an
+// iptables -L listing) are an error: the node would have two truths.
+func (ld *loader) stateFilesOf(rel string) nodeFiles {
+	files := nodeFiles{}
 	entries, err := os.ReadDir(filepath.Join(ld.dir, filepath.FromSlash(rel)))
 	if err != nil {
 		ld.fail(rel, 0, "reading the node folder: %v", err)
@@ -190,17 +210,20 @@ func (ld *loader) stateFilesOf(rel string) map[string]string {
 			continue
 		}
 		frel := path.Join(rel, name)
-		base := strings.TrimSuffix(name, ".txt")
-		if _, ok := stateFiles[base]; !ok || e.IsDir() {
-			ld.fail(frel, 0, "unexpected %s in a node folder; expected files named %s (optionally with .txt)",
-				map[bool]string{true: "folder", false: "file"}[e.IsDir()], strings.Join(stateFileNames, ", "))
+		k, ok := classify(name)
+		if !ok || e.IsDir() {
+			ld.fail(frel, 0, "unexpected %s in a node folder; expected files named %s",
+				map[bool]string{true: "folder", false: "file"}[e.IsDir()], fileNames)
 			continue
 		}
-		if prev, ok := files[base]; ok {
-			ld.fail(frel, 0, "both %s and %s give the node's %s; keep one", prev, frel, base)
-			continue
+		if prev := files[k.fact]; len(prev) > 0 {
+			pk := kindOf(prev[0])
+			if !k.multi || !pk.multi || pk.format != k.format {
+				ld.fail(frel, 0, "both %s and %s give the node's %s; keep one", prev[0], frel, k.fact)
+				continue
+			}
 		}
-		files[base] = frel
+		files[k.fact] = append(files[k.fact], frel)
 	}
 	return files
 }

@@ -186,7 +186,7 @@ func TestLoadInvalid(t *testing.T) {
 		"stray-file":        {"nodes/ip-addr: ", "unexpected file"},
 		"sysctl-nested":     {"topology.yaml:6: ", "write names flat"},
 		"undeclared-folder": {"nodes/ghost: ", `folder for node "ghost", which topology.yaml does not declare (it declares: a)`},
-		"unknown-file":      {"nodes/a/ip-link: ", "unexpected file in a node folder"},
+		"unknown-file":      {"nodes/a/ip-links: ", "unexpected file in a node folder"},
 		"unknown-kind":      {"topology.yaml:3: ", `unknown kind "server"`},
 		"unknown-node-key":  {"topology.yaml:5: ", `unknown key "interface" in node a`},
 		"unknown-top-key":   {"topology.yaml:5: ", `unknown top-level key "nodez"`},

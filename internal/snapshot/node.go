@@ -29,11 +29,14 @@ var ifaceKinds = map[string]model.InterfaceKind{
 }
 
 // buildNode assembles one node from its files and inline keys.
-func (ld *loader) buildNode(spec *nodeSpec, files map[string]string) *model.Node {
+func (ld *loader) buildNode(spec *nodeSpec, files nodeFiles) *model.Node {
 	n := &model.Node{Name: spec.name, Kind: spec.kind, Origin: ld.topoOrigin(spec.line)}
-	for _, base := range stateFileNames {
-		key := stateFiles[base]
-		if f, ok := files[base]; ok {
+	for _, fact := range factOrder {
+		key, ok := factInline[fact]
+		if !ok {
+			continue
+		}
+		if f := files.first(fact); f != "" {
 			if line, dup := spec.keyLine[key]; dup {
 				ld.fail(TopologyFile, line, "node %s has both %s and inline %s; keep one", spec.name, f, key)
 				delete(spec.keys, key)
@@ -46,57 +49,49 @@ func (ld *loader) buildNode(spec *nodeSpec, files map[string]string) *model.Node
 	}
 
 	// Interfaces first: everything else is checked against them.
-	if f, ok := files["ip-addr"]; ok {
-		if r, ok := ld.open(f); ok {
-			ifs, err := iproute.ParseAddr(f, r)
-			r.Close()
-			if err != nil {
-				ld.add(err)
-			}
-			n.Interfaces = ifs
-		}
+	if f := files.first(factInterfaces); f != "" {
+		n.Interfaces = ld.interfacesFile(f)
 	} else if v, ok := spec.keys["interfaces"]; ok {
 		n.Interfaces = ld.inlineInterfaces(spec, v)
 	}
+	if f := files.first(factLinks); f != "" {
+		ld.applyLinks(n, f)
+	}
 	addLoopback(n)
 	ld.applyIfaceKinds(spec, n)
+	if f := files.first(factBridgePorts); f != "" {
+		ld.applyBridgePorts(n, f)
+	}
 
-	if f, ok := files["ip-route"]; ok {
-		if r, ok := ld.open(f); ok {
-			routes, err := iproute.ParseRoutes(f, r, model.TableMain)
-			r.Close()
-			if err != nil {
-				ld.add(err)
-			}
-			n.Routes = routes
-		}
+	if f := files.first(factRoutes); f != "" {
+		n.Routes = ld.routesFile(f)
 	} else if v, ok := spec.keys["routes"]; ok {
 		n.Routes = ld.inlineRoutes(v)
 	}
 	// `ip -6 route show` is a separate command, so its output may come in
 	// its own file; its routes join the same tables.
-	if f, ok := files["ip6-route"]; ok {
-		if r, ok := ld.open(f); ok {
-			routes, err := iproute.ParseRoutes(f, r, model.TableMain)
-			r.Close()
-			if err != nil {
-				ld.add(err)
-			}
-			n.Routes = append(n.Routes, routes...)
-		}
+	if f := files.first(factRoutes6); f != "" {
+		n.Routes = append(n.Routes, ld.routesFile(f)...)
 	}
-	n.Neighbors = fromFileOrInline(ld, files["ip-neigh"], spec.keys["neighbors"], "neighbors", iproute.ParseNeigh, shiftNeighbors)
-	n.Rules = fromFileOrInline(ld, files["ip-rule"], spec.keys["rules"], "rules", iproute.ParseRules, shiftRules)
-	n.IPv4 = ld.ruleset(files["iptables-save"], spec.keys["iptables"], 4)
-	n.IPv6 = ld.ruleset(files["ip6tables-save"], spec.keys["ip6tables"], 6)
-	if f, ok := files["sysctl"]; ok {
+	n.Neighbors = fromFileOrInline(ld, files.first(factNeighbors), spec.keys["neighbors"], "neighbors", parseNeigh(files.first(factNeighbors)), shiftNeighbors)
+	n.Rules = fromFileOrInline(ld, files.first(factRules), spec.keys["rules"], "rules", parseRules(files.first(factRules)), shiftRules)
+	n.FDB = ld.fdbFile(files.first(factFDB))
+	n.IPv4 = ld.rulesetFiles(n, files[factIPv4], spec.keys["iptables"], 4)
+	n.IPv6 = ld.rulesetFiles(n, files[factIPv6], spec.keys["ip6tables"], 6)
+	if f := files.first(factSysctl); f != "" {
 		n.Sysctls = ld.sysctlFile(f)
 	} else if v, ok := spec.keys["sysctl"]; ok {
 		n.Sysctls = ld.inlineSysctl(v)
 	}
-	if v, ok := spec.keys["listen"]; ok {
+	if f := files.first(factListen); f != "" {
+		n.Listeners = ld.ssFile(f)
+	} else if v, ok := spec.keys["listen"]; ok {
 		n.Listeners = ld.listeners(n, v)
 	}
+	n.Conntrack = ld.conntrackFile(files.first(factConntrack))
+	n.Leases = ld.leasesFile(files.first(factLeases))
+	ld.domains[n.Name] = ld.domainFiles(files[factDomains])
+	ld.platforms(n, spec, files)
 	if v, ok := spec.keys["owns"]; ok {
 		if spec.kind != model.KindExternal {
 			ld.fail(TopologyFile, spec.keyLine["owns"], "owns is for external nodes; node %s is a %s: give it the addresses on an interface", spec.name, spec.kind)
@@ -119,7 +114,7 @@ func (ld *loader) buildNode(spec *nodeSpec, files map[string]string) *model.Node
 }
 
 func hasInlineState(spec *nodeSpec) bool {
-	for _, key := range stateFiles {
+	for _, key := range factInline {
 		if _, ok := spec.keys[key]; ok {
 			return true
 		}
