@@ -8,8 +8,8 @@ import (
 
 	"github.com/pktflow/pktflow/internal/ingest"
 	"github.com/pktflow/pktflow/internal/ingest/conntrack"
-	"github.com/pktflow/pktflow/internal/ingest/iproute"
 	"github.com/pktflow/pktflow/internal/ingest/iprojson"
+	"github.com/pktflow/pktflow/internal/ingest/iproute"
 	"github.com/pktflow/pktflow/internal/ingest/iptlist"
 	"github.com/pktflow/pktflow/internal/ingest/libvirt"
 	"github.com/pktflow/pktflow/internal/ingest/ss"

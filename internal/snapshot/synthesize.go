@@ -117,7 +117,7 @@ func (ld *loader) synthBridges(n *model.Node, nets []*libvirt.Network, dn []*doc
 		if nw.Bridge != "" && n.Iface(nw.Bridge) == nil {
 			src := synth.Source{File: nw.File, Line: nw.Line}
 			ifc := &model.Interface{Name: nw.Bridge, Kind: model.IfBridge, MAC: nw.MAC, MTU: nw.MTU, Up: true,
-				Flags: []string{"BROADCAST", "MULTICAST", "UP", "LOWER_UP"},
+				Flags:  []string{"BROADCAST", "MULTICAST", "UP", "LOWER_UP"},
 				Origin: src.Origin(fmt.Sprintf("bridge %s of libvirt network %s", nw.Bridge, nw.Name))}
 			if ifc.MAC == "" {
 				ifc.MAC = synthMAC(n.Name, nw.Bridge)
