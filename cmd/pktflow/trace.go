@@ -17,16 +17,17 @@ import (
 )
 
 type traceOpts struct {
-	snapshot string
-	from     string
-	src      string
-	format   string
-	icmpID   uint16
-	seq      uint16
-	ttl      int
-	length   int
-	only4    bool
-	only6    bool
+	snapshot   string
+	from       string
+	src        string
+	format     string
+	icmpID     uint16
+	seq        uint16
+	ttl        int
+	length     int
+	only4      bool
+	synthesize bool
+	only6      bool
 }
 
 func traceCmd() *cobra.Command {
@@ -59,6 +60,7 @@ Exit status: 0 when the request is delivered and its answer gets back,
 	f.Uint16Var(&o.icmpID, "icmp-id", 1, "ICMP echo identifier")
 	f.Uint16Var(&o.seq, "seq", 1, "ICMP echo sequence number")
 	f.IntVar(&o.ttl, "ttl", 0, "initial TTL (default: the sender's, 64 on Linux)")
+	f.BoolVar(&o.synthesize, "synthesize", false, "fill in the rules libvirt and Docker install, from virsh net-dumpxml and docker inspect files, where a node has no iptables-save")
 	f.BoolVarP(&o.only4, "ipv4", "4", false, "a name with both families: trace only its IPv4 address")
 	f.BoolVarP(&o.only6, "ipv6", "6", false, "a name with both families: trace only its IPv6 address")
 	f.IntVar(&o.length, "length", 0, "length tcpdump prints: ICMP message (default 64) or UDP payload (default 32)")
@@ -72,7 +74,7 @@ func runTrace(cmd *cobra.Command, o *traceOpts, args []string) error {
 	if o.format != "text" && o.format != "json" {
 		return usageErr("--format must be text or json, not %q", o.format)
 	}
-	snap, err := snapshot.Load(o.snapshot)
+	snap, err := snapshot.LoadWith(o.snapshot, snapshot.LoadOptions{Synthesize: o.synthesize})
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
@@ -88,6 +90,7 @@ func runTrace(cmd *cobra.Command, o *traceOpts, args []string) error {
 	if p6, ok := otherFamily(snap, p, o); ok {
 		t = bothFamilies(t, eng.Trace(p6))
 	}
+	t.Notes = snap.Notes
 	out := cmd.OutOrStdout()
 	if o.format == "json" {
 		err = render.JSON(out, t)

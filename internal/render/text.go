@@ -17,6 +17,13 @@ import (
 // show and the verdict.
 func Text(w io.Writer, t *trace.Trace) error {
 	b := &strings.Builder{}
+	if len(t.Notes) > 0 {
+		b.WriteString("snapshot notes:\n")
+		for _, n := range t.Notes {
+			fmt.Fprintf(b, "  - %s\n", n)
+		}
+		b.WriteString("\n")
+	}
 	if len(t.Families) > 0 {
 		for i, f := range t.Families {
 			if i > 0 {
@@ -137,6 +144,10 @@ func originText(o *model.Origin) string {
 		return ""
 	}
 	switch {
+	case o.Synthesized && !strings.HasPrefix(o.File, "synthesized") && o.File != "" && o.Line > 0:
+		// Derived the way the kernel derives it (a local route from an
+		// address): point at the fact it came from.
+		return fmt.Sprintf("  [derived from %s:%d]", o.File, o.Line)
 	case o.File != "" && o.Line > 0:
 		return fmt.Sprintf("  [%s:%d]", o.File, o.Line)
 	case o.File != "":

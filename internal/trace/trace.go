@@ -121,4 +121,7 @@ type Trace struct {
 	// destination was a name with both IPv4 and IPv6 addresses; the
 	// top-level verdict is then "answered" only if both were.
 	Families []*Trace `json:"families,omitempty"`
+	// Notes are what loading the snapshot had to say (facts synthesized,
+	// sources ignored in favour of others).
+	Notes []string `json:"notes,omitempty"`
 }
