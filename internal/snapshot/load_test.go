@@ -187,9 +187,17 @@ func TestLoadInvalid(t *testing.T) {
 		"sysctl-nested":     {"topology.yaml:6: ", "write names flat"},
 		"undeclared-folder": {"nodes/ghost: ", `folder for node "ghost", which topology.yaml does not declare (it declares: a)`},
 		"unknown-file":      {"nodes/a/ip-links: ", "unexpected file in a node folder"},
-		"unknown-kind":      {"topology.yaml:3: ", `unknown kind "server"`},
-		"unknown-node-key":  {"topology.yaml:5: ", `unknown key "interface" in node a`},
-		"unknown-top-key":   {"topology.yaml:5: ", `unknown top-level key "nodez"`},
+		// Two sources for one fact, and errors inside the new formats.
+		"conflict-json-text":    {"nodes/a/ip-addr.json: ", "both nodes/a/ip-addr and nodes/a/ip-addr.json give the node's interfaces; keep one"},
+		"conflict-save-listing": {"nodes/a/iptables-save: ", "both nodes/a/iptables-L-nat and nodes/a/iptables-save give the node's iptables rules"},
+		"listing-table-twice":   {"nodes/a/iptables-L-nat:1: ", "table nat is listed here and in nodes/a/iptables-L"},
+		"links-mismatch":        {"nodes/a/ip-link:3: ", "has MAC 52:54:00:01:1a:ff here but 52:54:00:01:1a:a2"},
+		"bad-json":              {"nodes/a/ip-route.json:2: ", "malformed JSON"},
+		"bad-xml":               {"nodes/a/virsh-net-dumpxml.xml:5: ", "</network> closes <ip>"},
+		"ss-and-listen":         {"topology.yaml:4: ", "node a has both nodes/a/ss and inline listen"},
+		"unknown-kind":          {"topology.yaml:3: ", `unknown kind "server"`},
+		"unknown-node-key":      {"topology.yaml:5: ", `unknown key "interface" in node a`},
+		"unknown-top-key":       {"topology.yaml:5: ", `unknown top-level key "nodez"`},
 	}
 	dirs, err := os.ReadDir("testdata/invalid")
 	if err != nil {
