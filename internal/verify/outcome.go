@@ -77,9 +77,13 @@ type Assessment struct {
 func Assess(r *Result) Assessment {
 	a := Assessment{Diffs: append([]string(nil), r.Diffs...)}
 	if r.Trace != nil && r.Outcome != "" {
-		predicted := r.Trace.Verdict == trace.Answered
+		path := r.Trace
+		if r.Path != nil {
+			path = r.Path // the branch the kernel took
+		}
+		predicted := path.Verdict == trace.Answered
 		if got := r.Outcome == OutcomeAnswered; predicted != got {
-			a.Diffs = append(a.Diffs, fmt.Sprintf("sender: pktflow's verdict is %s; the sending program saw %s", r.Trace.Verdict, r.Outcome))
+			a.Diffs = append(a.Diffs, fmt.Sprintf("sender: pktflow's verdict is %s; the sending program saw %s", path.Verdict, r.Outcome))
 		}
 	}
 	switch {

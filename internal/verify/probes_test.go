@@ -166,3 +166,26 @@ func TestAssess(t *testing.T) {
 		t.Errorf("nothing: %s", got)
 	}
 }
+
+func TestComparePaths(t *testing.T) {
+	cap := func(node, dst string) trace.Capture {
+		return trace.Capture{Node: node, Iface: "eth0", Dir: "out", Packet: packet.Packet{Src: addr("10.0.0.1"), Dst: addr(dst), Proto: packet.TCP, SPort: 1, DPort: 2, TCPFlags: packet.SYN, TTL: 64}}
+	}
+	kpkt := func(node, dst string) lab.Packet {
+		c := cap(node, dst)
+		return lab.Packet{Node: c.Node, Iface: c.Iface, Dir: c.Dir, IP: true, Pkt: c.Packet}
+	}
+	b1 := &trace.Trace{Verdict: trace.Answered, Captures: []trace.Capture{cap("n", "10.0.0.2")}, Choices: []string{"first endpoint"}}
+	b2 := &trace.Trace{Verdict: trace.Answered, Captures: []trace.Capture{cap("n", "10.0.0.3")}, Choices: []string{"second endpoint"}}
+	tr := &trace.Trace{Verdict: trace.Answered, Captures: b1.Captures, Branches: []*trace.Trace{b1, b2}}
+	if p, d := comparePaths(tr, []lab.Packet{kpkt("n", "10.0.0.3")}); p != b2 || len(d) != 0 {
+		t.Errorf("kernel took the second branch: got %v %v", p.Choices, d)
+	}
+	if p, d := comparePaths(tr, []lab.Packet{kpkt("n", "10.0.0.9")}); len(d) < 2 || !strings.Contains(d[0], "matches none of the 2 paths") || p == nil {
+		t.Errorf("kernel took no branch: %v", d)
+	}
+	plain := &trace.Trace{Verdict: trace.Answered, Captures: b1.Captures}
+	if p, d := comparePaths(plain, []lab.Packet{kpkt("n", "10.0.0.2")}); p != plain || len(d) != 0 {
+		t.Errorf("no branches: %v", d)
+	}
+}

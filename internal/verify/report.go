@@ -130,7 +130,14 @@ func fillReport(pr *ProbeReport, res *Result) {
 	pr.Diffs = append(pr.Diffs, a.Diffs...)
 	pr.Uncertain = append(pr.Uncertain, res.Trace.Uncertain...)
 	pr.Outcome = res.Outcome
-	for _, c := range res.Trace.Captures {
+	path := res.Trace
+	if res.Path != nil {
+		path = res.Path
+	}
+	if path != res.Trace {
+		pr.Reason += "; compared with the path where " + choices(path)
+	}
+	for _, c := range path.Captures {
 		if c.Iface == "lo" {
 			continue
 		}

@@ -34,6 +34,11 @@ type Result struct {
 	// SendErr is what the probe's sender got from the kernel, if it
 	// failed (no route, refused...): informative, not a failure.
 	SendErr error
+	// Path is the path of the trace the kernel's packets are compared
+	// with: the trace itself, or when a random choice decides the path
+	// (Trace.Branches), the branch the kernel took (or, if it matches
+	// none, the closest one).
+	Path *trace.Trace
 	// Outcome is what the sending program saw, in words: "answered" (an
 	// echo reply, a completed handshake, a UDP reply), "refused", an
 	// ICMP error's name, "no reply", or why nothing was sent. Assess
@@ -70,7 +75,7 @@ func Check(ctx context.Context, l *lab.Lab, e *engine.Engine, p engine.Probe) (*
 	res.Probe = p
 	res.Trace = e.Trace(p)
 	res.Kernel = pkts
-	res.Diffs = Compare(res.Trace, pkts)
+	res.Path, res.Diffs = comparePaths(res.Trace, pkts)
 	res.Agreed = len(res.Diffs) == 0 && len(res.Trace.Uncertain) == 0
 	return res, nil
 }
