@@ -316,3 +316,58 @@ func TestDockerHairpinBridgeNetfilterAgainstKernel(t *testing.T) {
 		})
 	}
 }
+
+// A server with two uplinks answers by the one a connection came in on:
+// CONNMARK saves a mark for connections arriving on eth1, OUTPUT restores
+// it on the replies, and an fwmark rule routes them back out of eth1.
+const connmarkTopo = `
+nodes:
+  s:
+    interfaces: {eth0: {addrs: [10.0.0.2/24]}, eth1: {addrs: [10.0.1.2/24]}}
+    routes:
+      - default via 10.0.0.1 dev eth0
+      - default via 10.0.1.1 dev eth1 table 102
+    rules:
+      - "0: from all lookup local"
+      - "100: from all fwmark 0x2 lookup 102"
+      - "32766: from all lookup main"
+      - "32767: from all lookup default"
+    listen: [tcp/80, udp/53]
+    iptables: |
+      *mangle
+      :PREROUTING ACCEPT [0:0]
+      :INPUT ACCEPT [0:0]
+      :FORWARD ACCEPT [0:0]
+      :OUTPUT ACCEPT [0:0]
+      :POSTROUTING ACCEPT [0:0]
+      -A PREROUTING -i eth1 -m conntrack --ctstate NEW -j CONNMARK --set-xmark 0x2/0xffffffff
+      -A OUTPUT -j CONNMARK --restore-mark --nfmask 0xffffffff --ctmask 0xffffffff
+      COMMIT
+  r0:
+    sysctl: {net.ipv4.ip_forward: 1}
+    interfaces: {eth0: {addrs: [10.0.0.1/24]}, eth1: {addrs: [198.51.100.1/24]}}
+    routes: ["default via 198.51.100.9 dev eth1"]
+  r1:
+    sysctl: {net.ipv4.ip_forward: 1}
+    interfaces: {eth0: {addrs: [10.0.1.1/24]}, eth1: {addrs: [198.51.101.1/24]}}
+    routes: ["default via 198.51.101.9 dev eth1", "10.0.0.0/24 via 10.0.1.2 dev eth0"]
+  client:
+    sysctl: {net.ipv4.ip_forward: 1}
+    interfaces: {eth0: {addrs: [198.51.100.9/24]}, eth1: {addrs: [198.51.101.9/24]}, lo: {addrs: [127.0.0.1/8, 203.0.113.5/32]}}
+    routes: ["10.0.0.0/24 via 198.51.100.1 dev eth0", "10.0.1.0/24 via 198.51.101.1 dev eth1"]
+links:
+  - veth: [s:eth0, r0:eth0]
+  - veth: [s:eth1, r1:eth0]
+  - veth: [r0:eth1, client:eth0]
+  - veth: [r1:eth1, client:eth1]
+`
+
+func TestConnmarkAgainstKernel(t *testing.T) {
+	needLab(t)
+	l, e := upLab(t, loadYAML(t, connmarkTopo))
+	runCases(t, l, e, []kcase{
+		{"in by eth0, back by eth0", engine.Probe{From: "client", Proto: packet.TCP, Src: addr("203.0.113.5"), SPort: 40000, Dst: addr("10.0.0.2"), DPort: 80}, trace.Answered},
+		{"in by eth1, back by eth1 thanks to CONNMARK", engine.Probe{From: "client", Proto: packet.TCP, Src: addr("203.0.113.5"), SPort: 40001, Dst: addr("10.0.1.2"), DPort: 80}, trace.Answered},
+		{"udp in by eth1", engine.Probe{From: "client", Proto: packet.UDP, Src: addr("203.0.113.5"), SPort: 40002, Dst: addr("10.0.1.2"), DPort: 53}, trace.Answered},
+	})
+}
