@@ -13,19 +13,82 @@
 //
 //	DIR/topology.yaml            required
 //	DIR/nodes/NAME/ip-addr       `ip addr show`            (or ip-addr.txt)
+//	DIR/nodes/NAME/ip-addr.json  `ip -j addr`              (instead of ip-addr)
+//	DIR/nodes/NAME/ip-link       `ip -d link show`         (or ip-link.json: `ip -j -d link`)
 //	DIR/nodes/NAME/ip-route      `ip route show [table all]`, main table unless a line says table X
-//	DIR/nodes/NAME/ip6-route     `ip -6 route show [table all]`, added to the same tables
-//	DIR/nodes/NAME/ip-neigh      `ip neigh`
-//	DIR/nodes/NAME/ip-rule       `ip rule`
+//	                             (or ip-route.json: `ip -j route show [table all]`, either family)
+//	DIR/nodes/NAME/ip6-route     `ip -6 route show [table all]`, added to the same tables (or ip6-route.json)
+//	DIR/nodes/NAME/ip-neigh      `ip neigh`                (or ip-neigh.json: `ip -j neigh`)
+//	DIR/nodes/NAME/ip-rule       `ip rule`                 (or ip-rule.json: `ip -j rule`)
+//	DIR/nodes/NAME/bridge-fdb.json   `bridge -j fdb`
+//	DIR/nodes/NAME/bridge-link.json  `bridge -j link`: ports' masters, STP states, hairpin
 //	DIR/nodes/NAME/iptables-save `iptables-save`
-//	DIR/nodes/NAME/ip6tables-save `ip6tables-save`
+//	DIR/nodes/NAME/iptables-L    `iptables -L -n -v [--line-numbers] [-t TABLE]` listings, one or more,
+//	                             each table named by the pasted command line's -t
+//	DIR/nodes/NAME/iptables-L-TABLE  a listing of one table (iptables-L-nat, iptables-L-filter ...)
+//	DIR/nodes/NAME/ip6tables-save `ip6tables-save` (or ip6tables-L, ip6tables-L-TABLE)
 //	DIR/nodes/NAME/sysctl        `sysctl -a` lines: "net.ipv4.ip_forward = 1"
+//	DIR/nodes/NAME/ss            `ss -tulpn`, `ss -H -tuln`: the node's listeners
+//	DIR/nodes/NAME/conntrack     `conntrack -L` (or /proc/net/nf_conntrack): connections already tracked
+//	DIR/nodes/NAME/virsh-net-dumpxml.xml  `virsh net-dumpxml NET`, one or more documents
+//	                             (or virsh-net-dumpxml-NET.xml, several files)
+//	DIR/nodes/NAME/virsh-net-dhcp-leases  `virsh net-dhcp-leases NET`
+//	DIR/nodes/NAME/virsh-dumpxml.xml      `virsh dumpxml DOMAIN` (or virsh-dumpxml-DOMAIN.xml, several)
+//	DIR/nodes/NAME/docker-inspect.json    `docker inspect CONTAINER...`
+//	DIR/nodes/NAME/docker-network-inspect.json  `docker network inspect NETWORK...`
 //
-// Every file is optional and may carry a .txt extension. The iproute2 files
-// may keep the shell prompt line ("[root@mayura ~]# ip addr show"), blank
-// lines and # comments. A folder under nodes/ that topology.yaml does not
-// declare, or a file there with another name, is an error: pktflow never
-// ignores input it was given.
+// Every file is optional; text files may carry a .txt extension. Files may
+// keep the shell prompt line ("[root@mayura ~]# ip addr show", "virsh #
+// net-dumpxml default"), blank lines and code fences. A folder under
+// nodes/ that topology.yaml does not declare, or a file there with another
+// name, is an error: pktflow never ignores input it was given. So are two
+// files that give one fact (ip-addr and ip-addr.json; iptables-save and an
+// iptables -L listing; ss and an inline listen:), a table listed in two
+// listing files, and an ip-link that contradicts ip-addr (another MAC or
+// master, or a device only one of them lists): they are meant to be taken
+// together.
+//
+// What each file gives:
+//
+//   - ip-link refines the interfaces of ip-addr (the exact kind from -d,
+//     the veth peer index and link-netnsid, bridge port state and hairpin
+//     mode); alone it gives interfaces without addresses. bridge-link.json
+//     sets ports' masters, states and hairpin modes; bridge-fdb.json fills
+//     Node.FDB.
+//   - JSON routes, rules and neighbors are read as the `ip` line they
+//     stand for (their Origin text), so both forms give the same model.
+//   - An iptables -L listing is read back into iptables-save form (see
+//     the iptlist package); what it cannot say is attached to each rule
+//     (model.Rule.Lossy) and reported as uncertain by the trace that uses
+//     the rule. Built-in chains and jump targets a listing does not show,
+//     and the filter and nat tables when it shows none of their chains,
+//     are placeholders whose single rule says so. The "!" a listing glues
+//     to an interface name is settled by the node's interfaces.
+//   - ss gives Node.Listeners, conntrack Node.Conntrack, the leases
+//     Node.Leases.
+//   - virsh-dumpxml wires each tap it names (<target dev='vnet0'/>) to the
+//     node that has an interface with the guest NIC's MAC, unless
+//     topology.yaml wires either end: a tap link with a synthesized
+//     Origin naming the XML line, and a note.
+//   - virsh-net-dumpxml and the docker inspect files are read and checked,
+//     and used only with LoadOptions.Synthesize (pktflow trace
+//     --synthesize), which fills in what libvirt and Docker install:
+//     their iptables and ip6tables rules, replayed in the order they run
+//     their commands (libvirt 5.1 and later with its iptables backend;
+//     Docker 20.10 to 24 with its default daemon options), unless the node
+//     has a real ruleset, which wins; the bridges and their addresses, and
+//     libvirt's static routes, when the input lacks them; the forwarding
+//     sysctls they turn on, unless the input gives them; and the
+//     listeners of dnsmasq and docker-proxy when the node has no listener
+//     information. Everything synthesized has an Origin marked Synthesized
+//     whose File is "synthesized from nodes/NAME/FILE" and whose Line is
+//     the element or object it comes from.
+//
+// Snapshot.Notes lists, one sentence each, what the loader filled in or
+// set aside: synthesized rules, bridges and sysctls, a real ruleset
+// winning over a synthesized one, descriptions read but unused without
+// --synthesize, rulesets read back from listings, taps wired from
+// virsh dumpxml.
 //
 // # topology.yaml
 //
