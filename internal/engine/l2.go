@@ -80,50 +80,63 @@ func (e *Engine) l2walk(ns *nodeState, dev string, fromWire bool) []ipEndpoint {
 func (e *Engine) domain(ns *nodeState, dev string) []ipEndpoint { return e.l2walk(ns, dev, false) }
 
 func (e *Engine) walkDomain(ns *nodeState, dev string) []ipEndpoint {
-	var out []ipEndpoint
-	seen := map[model.Endpoint]bool{{Node: ns.n.Name, Iface: dev}: true}
-	var walkWire func(ns *nodeState, dev string)
-	var enter func(ns *nodeState, dev string)
-	// enter: a frame arrives on (ns, dev) from its wire.
-	enter = func(ns *nodeState, dev string) {
-		k := model.Endpoint{Node: ns.n.Name, Iface: dev}
-		if seen[k] {
-			return
-		}
-		seen[k] = true
-		if br := ns.bridgeOf(dev); br != "" {
-			bk := model.Endpoint{Node: ns.n.Name, Iface: br}
-			if !seen[bk] {
-				seen[bk] = true
-				out = append(out, ipEndpoint{ns, br})
-			}
-			for _, p := range ns.ports[br] {
-				pk := model.Endpoint{Node: ns.n.Name, Iface: p}
-				if !seen[pk] {
-					seen[pk] = true
-					walkWire(ns, p)
-				}
-			}
-			return
-		}
-		out = append(out, ipEndpoint{ns, dev})
-	}
-	walkWire = func(ns *nodeState, dev string) {
-		for _, ep := range e.peers(ns, dev) {
-			if pn := e.nodes[ep.Node]; pn != nil {
-				enter(pn, ep.Iface)
-			}
-		}
-	}
+	w := newL2Walker(e, ns, dev)
 	if ns.isBridge(dev) {
 		for _, p := range ns.ports[dev] {
-			seen[model.Endpoint{Node: ns.n.Name, Iface: p}] = true
-			walkWire(ns, p)
+			w.seen[model.Endpoint{Node: ns.n.Name, Iface: p}] = true
+			w.wire(ns, p)
 		}
 	} else {
-		walkWire(ns, dev)
+		w.wire(ns, dev)
 	}
-	return out
+	return w.out
+}
+
+// l2Walker visits the devices a frame can reach without crossing an IP
+// stack: across wires, and through bridges to all their ports.
+type l2Walker struct {
+	e    *Engine
+	seen map[model.Endpoint]bool
+	out  []ipEndpoint
+}
+
+func newL2Walker(e *Engine, ns *nodeState, dev string) *l2Walker {
+	return &l2Walker{e: e, seen: map[model.Endpoint]bool{{Node: ns.n.Name, Iface: dev}: true}}
+}
+
+// wire follows dev's wire to the devices at its other ends.
+func (w *l2Walker) wire(ns *nodeState, dev string) {
+	for _, ep := range w.e.peers(ns, dev) {
+		if pn := w.e.nodes[ep.Node]; pn != nil {
+			w.enter(pn, ep.Iface)
+		}
+	}
+}
+
+// enter is a frame arriving on (ns, dev) from its wire: a bridge port
+// hands it to the bridge (an IP endpoint) and to its other ports; any
+// other device is an IP endpoint itself.
+func (w *l2Walker) enter(ns *nodeState, dev string) {
+	k := model.Endpoint{Node: ns.n.Name, Iface: dev}
+	if w.seen[k] {
+		return
+	}
+	w.seen[k] = true
+	br := ns.bridgeOf(dev)
+	if br == "" {
+		w.out = append(w.out, ipEndpoint{ns, dev})
+		return
+	}
+	if bk := (model.Endpoint{Node: ns.n.Name, Iface: br}); !w.seen[bk] {
+		w.seen[bk] = true
+		w.out = append(w.out, ipEndpoint{ns, br})
+	}
+	for _, p := range ns.ports[br] {
+		if pk := (model.Endpoint{Node: ns.n.Name, Iface: p}); !w.seen[pk] {
+			w.seen[pk] = true
+			w.wire(ns, p)
+		}
+	}
 }
 
 // leadsTo reports whether a frame sent out of (ns, dev) onto its wire can
@@ -147,50 +160,16 @@ func (e *Engine) walkDomainFromWire(ns *nodeState, dev string) []ipEndpoint {
 	if ns.isBridge(dev) {
 		return e.domain(ns, dev)
 	}
-	var out []ipEndpoint
-	seen := map[model.Endpoint]bool{{Node: ns.n.Name, Iface: dev}: true}
+	w := newL2Walker(e, ns, dev)
 	if br := ns.bridgeOf(dev); br != "" {
 		// Don't come back in through our own bridge.
-		seen[model.Endpoint{Node: ns.n.Name, Iface: br}] = true
+		w.seen[model.Endpoint{Node: ns.n.Name, Iface: br}] = true
 		for _, p := range ns.ports[br] {
-			seen[model.Endpoint{Node: ns.n.Name, Iface: p}] = true
+			w.seen[model.Endpoint{Node: ns.n.Name, Iface: p}] = true
 		}
 	}
-	var enter func(ns *nodeState, dev string)
-	enter = func(ns *nodeState, dev string) {
-		k := model.Endpoint{Node: ns.n.Name, Iface: dev}
-		if seen[k] {
-			return
-		}
-		seen[k] = true
-		if br := ns.bridgeOf(dev); br != "" {
-			bk := model.Endpoint{Node: ns.n.Name, Iface: br}
-			if !seen[bk] {
-				seen[bk] = true
-				out = append(out, ipEndpoint{ns, br})
-			}
-			for _, p := range ns.ports[br] {
-				pk := model.Endpoint{Node: ns.n.Name, Iface: p}
-				if seen[pk] {
-					continue
-				}
-				seen[pk] = true
-				for _, ep := range e.peers(ns, p) {
-					if pn := e.nodes[ep.Node]; pn != nil {
-						enter(pn, ep.Iface)
-					}
-				}
-			}
-			return
-		}
-		out = append(out, ipEndpoint{ns, dev})
-	}
-	for _, ep := range e.peers(ns, dev) {
-		if pn := e.nodes[ep.Node]; pn != nil {
-			enter(pn, ep.Iface)
-		}
-	}
-	return out
+	w.wire(ns, dev)
+	return w.out
 }
 
 // portHasMAC reports whether a bridge's port carries the MAC: the bridge

@@ -233,24 +233,9 @@ func (r *run) freePort(c *pctx, nt conntrack.Tuple, m manip, lo, hi uint16) uint
 // first packet; for replies, its reverse.
 func (r *run) natPacket(c *pctx, h netfilter.Hook, m manip) {
 	e := c.ent
-	bit := e.SrcNAT
-	if m == manipDst {
-		bit = e.DstNAT
-	}
-	if c.reply {
-		// In the reply direction, SNAT is undone at the destination
-		// manipulation and DNAT at the source manipulation.
-		bit = e.DstNAT
-		if m == manipDst {
-			bit = e.SrcNAT
-		}
-	}
-	if !bit {
+	other, ok := natApplies(c, m)
+	if !ok {
 		return
-	}
-	other := e.Reply
-	if c.reply {
-		other = e.Orig
 	}
 	target := other.Invert()
 	before := c.pkt
@@ -272,6 +257,27 @@ func (r *run) natPacket(c *pctx, h netfilter.Hook, m manip) {
 	r.emit(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvNAT, Hook: h.String(), Table: "nat",
 		Message: why + ": " + r.hdrText(&before, m) + " → " + r.hdrText(&c.pkt, m),
 		Before:  r.header(&before), After: r.header(&c.pkt)})
+}
+
+// natApplies is nf_nat_packet's status-bit test: whether a packet of the
+// connection, in its direction, is rewritten at manipulation m. In the
+// original direction SNAT applies at the source manipulation and DNAT at
+// the destination one; in the reply direction they are undone the other
+// way round. It returns the other direction's tuple, from which the
+// rewrite is computed.
+func natApplies(c *pctx, m manip) (conntrack.Tuple, bool) {
+	e := c.ent
+	src := m == manipSrc
+	if c.reply {
+		src = !src
+	}
+	if (src && !e.SrcNAT) || (!src && !e.DstNAT) {
+		return conntrack.Tuple{}, false
+	}
+	if c.reply {
+		return e.Orig, true
+	}
+	return e.Reply, true
 }
 
 func applyManip(p *packet.Packet, t conntrack.Tuple, m manip) {
@@ -311,22 +317,9 @@ func (r *run) hdrText(p *packet.Packet, m manip) string {
 // sent the quoted packet.
 func (r *run) icmpReplyTranslation(c *pctx, h netfilter.Hook, m manip) {
 	e := c.ent
-	bit := e.SrcNAT
-	if m == manipDst {
-		bit = e.DstNAT
-	}
-	if c.reply {
-		bit = e.DstNAT
-		if m == manipDst {
-			bit = e.SrcNAT
-		}
-	}
-	if !bit || c.pkt.Inner == nil {
+	other, ok := natApplies(c, m)
+	if !ok || c.pkt.Inner == nil {
 		return
-	}
-	other := e.Reply
-	if c.reply {
-		other = e.Orig
 	}
 	before := c.pkt
 	inner := *c.pkt.Inner
