@@ -387,6 +387,12 @@ func (ns *nodeState) newTable() *conntrack.Table {
 			proto = packet.UDP
 		case "icmp":
 			proto = packet.ICMP
+		case "icmpv6", "ipv6-icmp":
+			proto = packet.ICMPv6
+		default:
+			// Other protocols (sctp, gre ...) cannot clash with the
+			// TCP, UDP and ICMP flows the engine traces.
+			continue
 		}
 		t.Add(&conntrack.Entry{
 			Orig:        conntrack.Tuple{Src: c.Orig.Src, Dst: c.Orig.Dst, Proto: proto, SPort: c.Orig.SPort, DPort: c.Orig.DPort},
