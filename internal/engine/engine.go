@@ -316,13 +316,31 @@ func (ns *nodeState) initialTTL(v6 bool) uint8 {
 }
 
 // listener finds the socket that would receive a packet, if any.
-func (ns *nodeState) listener(p *packet.Packet) *model.Listener {
+//
+// A socket bound to 0.0.0.0 takes IPv4 only; one bound to :: takes both
+// families (Linux's default bindv6only=0); a socket bound to a device
+// (ss's "%dev") takes only what arrived on it.
+func (ns *nodeState) listener(p *packet.Packet, iif string) *model.Listener {
 	proto := packet.ProtoName(p.Proto)
 	for i := range ns.n.Listeners {
 		l := &ns.n.Listeners[i]
-		if l.Proto == proto && l.Port == p.DPort && (!l.Addr.IsValid() || l.Addr.IsUnspecified() || l.Addr == p.Dst) {
-			return l
+		if l.Proto != proto || l.Port != p.DPort {
+			continue
 		}
+		if l.Dev != "" && l.Dev != iif {
+			continue
+		}
+		switch {
+		case !l.Addr.IsValid():
+		case l.Addr == netip.IPv4Unspecified():
+			if p.Is6() {
+				continue
+			}
+		case l.Addr.IsUnspecified():
+		case l.Addr != p.Dst:
+			continue
+		}
+		return l
 	}
 	return nil
 }

@@ -338,7 +338,7 @@ func (r *run) deliver(c *pctx) {
 		r.emit(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvDeliver, Message: fmt.Sprintf("echo request for %s delivered; the kernel answers with an echo reply", p.Dst)})
 	case packet.TCP, packet.UDP:
 		ans.SPort, ans.DPort = p.DPort, p.SPort
-		l := c.ns.listener(p)
+		l := c.ns.listener(p, c.iif)
 		if l != nil {
 			o := l.Origin
 			r.emit(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvDeliver, Origin: &o,
