@@ -55,8 +55,8 @@ in one run:
   - the wall time of a cold pktflow trace on examples/seed (run from the
     repository root, or give --seed-snapshot)
 
-Each figure is printed next to its target. --quick repeats less (about 15 s
-instead of a minute); the figures are noisier. The exit status is 0 even
+Each figure is printed next to its target. A run takes about 10 s; --quick
+repeats less (about 5 s) and its figures are noisier. The exit status is 0 even
 when a target is missed; 2 when the benchmark cannot run.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runBench(cmd, o) },
