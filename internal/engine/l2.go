@@ -484,7 +484,7 @@ func (r *run) recvFrame(ns *nodeState, dev string, p packet.Packet, mac, leg str
 	if br := ns.bridgeOf(dev); br != "" {
 		if ns.mac(br) == mac || ns.portHasMAC(br, mac) || mac == broadcastMAC {
 			r.emit(trace.Event{Leg: leg, Node: ns.n.Name, Iface: dev, Kind: trace.EvBridge,
-				Message: fmt.Sprintf("bridge %s: frame for %s is for the bridge itself, up to its IP stack", br, mac)})
+				Message: "bridge " + br + ": frame for " + mac + " is for the bridge itself, up to its IP stack"})
 			c.iif = br
 			if on, _ := ns.brNF(&c.pkt); on {
 				// br_netfilter runs PREROUTING at the bridge, before the

@@ -84,7 +84,7 @@ func (r *run) originate(c *pctx) {
 			return
 		}
 		c.pkt.Src = res.Src
-		r.note(c.leg, c.ns, res.Dev, fmt.Sprintf("source address %s chosen for %s", res.Src, res.Dev))
+		r.note(c.leg, c.ns, res.Dev, "source address "+r.addr(res.Src)+" chosen for "+res.Dev)
 	}
 	if c.pkt.TTL == 0 {
 		c.pkt.TTL = c.ns.initialTTL(c.pkt.Is6())
@@ -188,9 +188,9 @@ func (r *run) ipRcv(c *pctx) {
 	var res route.Result
 	if c.ns.isLocal(c.pkt.Dst) {
 		dev, _ := c.ns.fib.IsLocal(c.pkt.Dst)
-		res = route.Result{Type: model.RouteLocal, Dev: dev, Why: fmt.Sprintf("%s is a local address", c.pkt.Dst)}
+		res = route.Result{Type: model.RouteLocal, Dev: dev, Why: r.addr(c.pkt.Dst) + " is a local address"}
 		if c.ns.external && dev == "" {
-			res.Why = fmt.Sprintf("%s is in a range this external node owns", c.pkt.Dst)
+			res.Why = r.addr(c.pkt.Dst) + " is in a range this external node owns"
 		}
 	} else {
 		res = c.ns.fib.Lookup(route.Query{Dst: c.pkt.Dst, Src: c.pkt.Src, IIF: c.iif, Mark: c.mark, Proto: c.pkt.Proto, SPort: c.pkt.SPort, DPort: c.pkt.DPort})
@@ -342,7 +342,7 @@ func (r *run) deliver(c *pctx) {
 		if l != nil {
 			o := l.Origin
 			r.emit(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvDeliver, Origin: &o,
-				Message: fmt.Sprintf("a socket listens on %s/%d: it answers", packet.ProtoName(p.Proto), p.DPort)})
+				Message: "a socket listens on " + packet.ProtoName(p.Proto) + "/" + strconv.Itoa(int(p.DPort)) + ": it answers"})
 			if p.Proto == packet.TCP {
 				ans.TCPFlags = packet.SYN | packet.ACK
 			} else {
@@ -373,11 +373,15 @@ func (r *run) deliver(c *pctx) {
 
 // arrived ends the trace: the answer or error reached the sender.
 func (r *run) arrived(c *pctx, how string) {
-	r.emit(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Iface: c.iif, Kind: trace.EvDeliver, Message: fmt.Sprintf("%s %s", legNoun(c.leg), how)})
+	r.emit(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Iface: c.iif, Kind: trace.EvDeliver, Message: legNoun(c.leg) + " " + how})
 	p := &c.pkt
 	switch {
 	case c.leg == trace.LegReply:
-		r.finish(trace.Answered, fmt.Sprintf("the request was delivered to %s and its reply (%s) reached the sender", r.deliveredTo, packet.Tcpdump(p)))
+		line := r.capLine // usually the reply as captured coming in
+		if line == "" || p.Inner != nil || *p != r.capPkt {
+			line = packet.Tcpdump(p)
+		}
+		r.finish(trace.Answered, "the request was delivered to "+r.deliveredTo+" and its reply ("+line+") reached the sender")
 	case r.errFromDest:
 		r.finish(trace.Refused, fmt.Sprintf("%s; its answer (%s) reached the sender", r.fate, packet.Tcpdump(p)))
 	default:
