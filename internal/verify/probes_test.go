@@ -189,3 +189,20 @@ func TestComparePaths(t *testing.T) {
 		t.Errorf("no branches: %v", d)
 	}
 }
+
+func TestDropEarlier(t *testing.T) {
+	syn := packet.Packet{Src: addr("10.0.0.1"), Dst: addr("10.0.0.2"), Proto: packet.TCP, SPort: 41000, DPort: 22, TCPFlags: packet.SYN, TTL: 64}
+	synack := packet.Packet{Src: addr("10.0.0.2"), Dst: addr("10.0.0.1"), Proto: packet.TCP, SPort: 22, DPort: 41000, TCPFlags: packet.SYN | packet.ACK, TTL: 64}
+	echo := packet.Packet{Src: addr("10.0.0.1"), Dst: addr("10.0.0.3"), Proto: packet.ICMP, ICMPType: packet.ICMPEchoRequest, ICMPID: 7, TTL: 64}
+	k := func(p packet.Packet) lab.Packet { return lab.Packet{Node: "a", Iface: "eth0", Dir: "out", IP: true, Pkt: p} }
+	earlier := map[string]bool{}
+	first := &Result{Trace: &trace.Trace{}, Kernel: []lab.Packet{k(syn)}}
+	dropEarlier(first, earlier)
+	// The next probe sees the server's retransmitted SYN-ACK of the first.
+	second := &Result{Trace: &trace.Trace{Captures: []trace.Capture{{Node: "a", Iface: "eth0", Dir: "out", Packet: echo}}},
+		Kernel: []lab.Packet{k(synack), k(echo)}, Diffs: []string{"stale"}}
+	dropEarlier(second, earlier)
+	if len(second.Kernel) != 1 || second.Kernel[0].Pkt.Proto != packet.ICMP || len(second.Diffs) != 0 || !second.Agreed {
+		t.Errorf("the first probe's SYN-ACK was not set aside: %v %v", second.Kernel, second.Diffs)
+	}
+}

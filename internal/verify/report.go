@@ -11,6 +11,8 @@ import (
 
 	"github.com/pktflow/pktflow/internal/engine"
 	"github.com/pktflow/pktflow/internal/lab"
+	"github.com/pktflow/pktflow/internal/packet"
+	"github.com/pktflow/pktflow/internal/trace"
 )
 
 // ProbeReport is one probe's line of a Report. Its JSON form is what
@@ -58,12 +60,16 @@ type Report struct {
 // disagreement and no probe that could not be checked.
 func (r *Report) OK() bool { return r.Disagreed == 0 && r.Errors == 0 }
 
-// ErrorSpacing is the least time Run leaves between two probes for which
-// pktflow predicts an ICMP destination unreachable. The kernel limits the
-// errors a router sends for packets it cannot route (ip_error: a burst of
-// five per source address, then one a second, not tunable per namespace);
-// probes spaced like this never meet that limit, so what is compared does
-// not depend on how fast the probes follow each other.
+// ErrorSpacing is the least time Run leaves between the end of a probe
+// that drew an ICMP error and the start of one for which pktflow predicts
+// one. The kernel limits the errors a router sends for packets it cannot
+// route (ip_error: a burst of five per source address, then one a second,
+// not tunable per namespace), and every ICMP error sent to an address
+// empties that address's allowance (icmpv4_xrlim_allow shares the same
+// inet_peer tokens): a routing error less than a second after any other
+// error to the same host is silently not sent. Probes spaced like this
+// never meet that limit, so what is compared does not depend on how fast
+// the probes follow each other.
 var ErrorSpacing = 1100 * time.Millisecond
 
 // Run checks each probe in turn in lab l against engine e and tallies the
@@ -72,22 +78,29 @@ func Run(ctx context.Context, l *lab.Lab, e *engine.Engine, probes []engine.Prob
 	t0 := time.Now()
 	rep := &Report{Probes: []ProbeReport{}, Warnings: append([]string{}, l.Warnings()...)}
 	var lastErr time.Time
+	earlier := map[string]bool{}
 	for _, p := range probes {
 		if ctx.Err() != nil {
 			break
 		}
-		if predictsUnreachable(e, p) {
+		predicted := predictsICMPError(e, p)
+		if predicted {
 			if wait := ErrorSpacing - time.Since(lastErr); wait > 0 {
 				select {
 				case <-time.After(wait):
 				case <-ctx.Done():
 				}
 			}
-			lastErr = time.Now()
 		}
 		pr := ProbeReport{Probe: ProbeString(p), Description: p.String(), Diffs: []string{}, Uncertain: []string{},
 			Predicted: []string{}, Kernel: []string{}}
 		res, err := Check(ctx, l, e, p)
+		if err == nil {
+			dropEarlier(res, earlier)
+		}
+		if predicted || (err == nil && sawICMPError(res)) {
+			lastErr = time.Now()
+		}
 		if err != nil {
 			pr.Result, pr.Error = "error", err.Error()
 			rep.Errors++
@@ -111,11 +124,65 @@ func Run(ctx context.Context, l *lab.Lab, e *engine.Engine, probes []engine.Prob
 	return rep
 }
 
-// predictsUnreachable reports whether pktflow expects p to draw an ICMP
-// destination unreachable from some node.
-func predictsUnreachable(e *engine.Engine, p engine.Probe) bool {
-	for _, c := range e.Trace(p).Captures {
-		if c.Proto == "icmp" && c.ICMPType == 3 {
+// dropEarlier removes from a result the kernel's packets that belong to
+// an earlier probe's exchange (a SYN-ACK the server retransmits because
+// the earlier handshake never completed, say), recognised by their
+// flow: every probe has its own source port, so no two probes share one.
+// It then records the result's own flows as earlier ones.
+func dropEarlier(res *Result, earlier map[string]bool) {
+	var keep []lab.Packet
+	for _, k := range res.Kernel {
+		if !earlier[flowKey(&k.Pkt)] {
+			keep = append(keep, k)
+		}
+	}
+	if len(keep) != len(res.Kernel) {
+		res.Kernel = keep
+		res.Path, res.Diffs = comparePaths(res.Trace, keep)
+		res.Agreed = len(res.Diffs) == 0 && len(res.Trace.Uncertain) == 0
+	}
+	for _, k := range res.Kernel {
+		earlier[flowKey(&k.Pkt)] = true
+	}
+}
+
+// flowKey names the flow a packet belongs to, whichever way it goes:
+// addresses, protocol and ports (the echo id for ICMP queries, the quoted
+// flow for ICMP errors).
+func flowKey(p *packet.Packet) string {
+	a, b := p.Src.String(), p.Dst.String()
+	pa, pb := p.SPort, p.DPort
+	switch {
+	case p.IsICMPError() && p.Inner != nil:
+		return fmt.Sprintf("err %d/%d %s>%s %s", p.ICMPType, p.ICMPCode, a, b, flowKey(p.Inner))
+	case p.Proto == packet.ICMP || p.Proto == packet.ICMPv6:
+		pa, pb = p.ICMPID, p.ICMPID
+	}
+	if a > b || (a == b && pa > pb) {
+		a, b, pa, pb = b, a, pb, pa
+	}
+	return fmt.Sprintf("%d %s:%d %s:%d", p.Proto, a, pa, b, pb)
+}
+
+// predictsICMPError reports whether pktflow expects p to draw an ICMP
+// error from some node.
+func predictsICMPError(e *engine.Engine, p engine.Probe) bool {
+	tr := e.Trace(p)
+	for _, b := range append([]*trace.Trace{tr}, tr.Branches...) {
+		for _, c := range b.Captures {
+			if c.Packet.IsICMPError() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// sawICMPError reports whether the kernel sent an ICMP error during a
+// probe.
+func sawICMPError(res *Result) bool {
+	for _, k := range res.Kernel {
+		if k.Pkt.IsICMPError() {
 			return true
 		}
 	}
