@@ -194,7 +194,9 @@ func TestDropEarlier(t *testing.T) {
 	syn := packet.Packet{Src: addr("10.0.0.1"), Dst: addr("10.0.0.2"), Proto: packet.TCP, SPort: 41000, DPort: 22, TCPFlags: packet.SYN, TTL: 64}
 	synack := packet.Packet{Src: addr("10.0.0.2"), Dst: addr("10.0.0.1"), Proto: packet.TCP, SPort: 22, DPort: 41000, TCPFlags: packet.SYN | packet.ACK, TTL: 64}
 	echo := packet.Packet{Src: addr("10.0.0.1"), Dst: addr("10.0.0.3"), Proto: packet.ICMP, ICMPType: packet.ICMPEchoRequest, ICMPID: 7, TTL: 64}
-	k := func(p packet.Packet) lab.Packet { return lab.Packet{Node: "a", Iface: "eth0", Dir: "out", IP: true, Pkt: p} }
+	k := func(p packet.Packet) lab.Packet {
+		return lab.Packet{Node: "a", Iface: "eth0", Dir: "out", IP: true, Pkt: p}
+	}
 	earlier := map[string]bool{}
 	first := &Result{Trace: &trace.Trace{}, Kernel: []lab.Packet{k(syn)}}
 	dropEarlier(first, earlier)
