@@ -6,8 +6,8 @@
 package conntrack
 
 import (
-	"fmt"
 	"net/netip"
+	"strconv"
 
 	"github.com/pktflow/pktflow/internal/packet"
 )
@@ -21,10 +21,30 @@ type Tuple struct {
 }
 
 func (t Tuple) String() string {
+	var buf [128]byte
+	return string(t.AppendTo(buf[:0]))
+}
+
+// AppendTo appends what String returns, "tcp src=A dst=B sport=P dport=Q"
+// (for ICMP echo "icmp src=A dst=B id=I"), without fmt: traces print
+// tuples at every conntrack step.
+func (t Tuple) AppendTo(b []byte) []byte {
+	b = append(append(b, packet.ProtoName(t.Proto)...), " src="...)
+	b = append(appendAddr(b, t.Src), " dst="...)
+	b = appendAddr(b, t.Dst)
 	if t.Proto == packet.ICMP || t.Proto == packet.ICMPv6 {
-		return fmt.Sprintf("%s src=%s dst=%s id=%d", packet.ProtoName(t.Proto), t.Src, t.Dst, t.SPort)
+		return strconv.AppendUint(append(b, " id="...), uint64(t.SPort), 10)
 	}
-	return fmt.Sprintf("%s src=%s dst=%s sport=%d dport=%d", packet.ProtoName(t.Proto), t.Src, t.Dst, t.SPort, t.DPort)
+	b = strconv.AppendUint(append(b, " sport="...), uint64(t.SPort), 10)
+	return strconv.AppendUint(append(b, " dport="...), uint64(t.DPort), 10)
+}
+
+// appendAddr appends an address as fmt's %s prints it.
+func appendAddr(b []byte, a netip.Addr) []byte {
+	if !a.IsValid() {
+		return append(b, "invalid IP"...)
+	}
+	return a.AppendTo(b)
 }
 
 // Invert returns the tuple of the other direction, before any NAT.

@@ -1,6 +1,7 @@
 package conntrack
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 
@@ -64,5 +65,25 @@ func TestClone(t *testing.T) {
 	ce.Mark = 9
 	if e.Mark == 9 {
 		t.Fatal("clone shares entries")
+	}
+}
+
+func TestTupleStringMatchesFmt(t *testing.T) {
+	for _, tu := range []Tuple{
+		{Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"), Proto: packet.TCP, SPort: 40000, DPort: 80},
+		{Src: netip.MustParseAddr("fd00::1"), Dst: netip.MustParseAddr("::ffff:1.2.3.4"), Proto: packet.UDP, SPort: 0, DPort: 65535},
+		{Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"), Proto: packet.ICMP, SPort: 7, DPort: 7},
+		{Src: netip.MustParseAddr("fe80::1%eth0"), Proto: packet.ICMPv6, SPort: 1},
+		{Proto: 47},
+	} {
+		var want string
+		if tu.Proto == packet.ICMP || tu.Proto == packet.ICMPv6 {
+			want = fmt.Sprintf("%s src=%s dst=%s id=%d", packet.ProtoName(tu.Proto), tu.Src, tu.Dst, tu.SPort)
+		} else {
+			want = fmt.Sprintf("%s src=%s dst=%s sport=%d dport=%d", packet.ProtoName(tu.Proto), tu.Src, tu.Dst, tu.SPort, tu.DPort)
+		}
+		if got := tu.String(); got != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
 	}
 }

@@ -68,6 +68,9 @@ type nodeState struct {
 	addrTypeFn func(netip.Addr, string) netfilter.AddrType
 	// fwd caches forwarding's answers (fwdKey → fwdAnswer).
 	fwd sync.Map
+	// where names the node and each hook, "NODE HOOK", for the
+	// conntrack entries it creates.
+	where [netfilter.PostRouting + 1]string
 }
 
 // New compiles a snapshot. It fails only when the snapshot cannot be given
@@ -78,6 +81,9 @@ func New(s *model.Snapshot) (*Engine, error) {
 		ns := &nodeState{n: n, fib: route.New(n), ifaces: map[string]*model.Interface{}, ports: map[string][]string{},
 			external: n.Kind == model.KindExternal}
 		ns.addrTypeFn = ns.addrType
+		for h := netfilter.PreRouting; h <= netfilter.PostRouting; h++ {
+			ns.where[h] = n.Name + " " + h.String()
+		}
 		for _, ifc := range n.Interfaces {
 			ns.ifaces[ifc.Name] = ifc
 			if ifc.Master != "" {

@@ -39,8 +39,10 @@ func (r *run) hook(c *pctx, h netfilter.Hook, reroute func() bool) bool {
 		case "confirm":
 			if c.ent != nil && !c.ent.Confirmed {
 				r.table(c.ns).Confirm(c.ent)
-				r.emit(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvConntrack, Hook: h.String(),
-					Message: "conntrack confirms the new connection: original " + r.tuple(c.ent.Orig) + ", reply " + r.tuple(c.ent.Reply)})
+				m := len(r.msg)
+				r.msg = append(append(r.msg, "conntrack confirms the new connection: original "...), r.tuple(c.ent.Orig)...)
+				r.msg = append(append(r.msg, ", reply "...), r.tuple(c.ent.Reply)...)
+				r.emitMsg(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvConntrack, Hook: h.String()}, m)
 			}
 			continue
 		case "nat":
@@ -102,14 +104,14 @@ func deciderOrigin(res netfilter.Result) *model.Origin {
 	if s.Rule == nil {
 		return nil
 	}
-	o := s.Rule.Origin
-	return &o
+	// The rule's own Origin: the model is immutable.
+	return &s.Rule.Origin
 }
 
 // nfctx builds the context netfilter's matches look at.
 func (r *run) nfctx(c *pctx, h netfilter.Hook) *netfilter.Ctx {
 	if r.chooseFn == nil {
-		r.chooseFn = func(what string, p float64) bool { return r.choose(r.chooseNode+": "+what, p) }
+		r.chooseFn = func(what string, p float64) bool { return r.chooseAt(r.chooseNode, what, p) }
 	}
 	r.chooseNode = c.ns.n.Name
 	// One context per run, reused: netfilter keeps no reference to it.
@@ -142,13 +144,20 @@ func (r *run) nfctx(c *pctx, h netfilter.Hook) *netfilter.Ctx {
 // runTable walks one table and records what matched.
 func (r *run) runTable(c *pctx, h netfilter.Hook, table string) netfilter.Result {
 	ctx := r.nfctx(c, h)
-	res := c.ns.nf(&c.pkt).Run(table, h, ctx)
+	// The walk writes its messages straight into the branch's.
+	sc := &r.sh.nf
+	sc.Msgs = r.msg
+	res := c.ns.nf(&c.pkt).RunScratch(table, h, ctx, sc)
+	r.msg = sc.Msgs
 	c.mark = ctx.Mark
 	if c.ent != nil {
 		c.ent.Mark = ctx.CTMark
 	}
-	for _, s := range res.Steps {
+	for i, s := range res.Steps {
 		ev := trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvRule, Hook: h.String(), Table: s.Table, Chain: s.Chain, Message: s.Message}
+		if sp := sc.Spans[i]; sp[0] >= 0 {
+			r.pend = append(r.pend, msgSpan{int32(len(r.tr.Hops)), sp[0], sp[1]})
+		}
 		if s.Rule != nil {
 			// The rule's own Origin: the model is immutable.
 			ev.Rule, ev.Target, ev.Origin = s.Rule.Pos, s.Rule.Target, &s.Rule.Origin
@@ -214,11 +223,17 @@ func (r *run) conntrackIn(c *pctx, h netfilter.Hook) {
 		}
 		if isReply || e.SeenReply {
 			c.state = netfilter.CTEstablished
-			ev.Message = r.tuple(t) + " belongs to connection " + r.tuple(e.Orig) + " (" + dirName(isReply) + " direction): ESTABLISHED"
-		} else {
-			c.state = netfilter.CTNew
-			ev.Message = fmt.Sprintf("%s is a retransmission of connection %s awaiting a reply: NEW", t, e.Orig)
+			m := len(r.msg)
+			r.msg = append(append(r.msg, r.tuple(t)...), " belongs to connection "...)
+			r.msg = append(append(append(append(r.msg, r.tuple(e.Orig)...), " ("...), dirName(isReply)...), " direction): ESTABLISHED"...)
+			if e.Preexisting {
+				r.msg = append(append(r.msg, " — entry from "...), e.Where...)
+			}
+			r.emitMsg(ev, m)
+			return
 		}
+		c.state = netfilter.CTNew
+		ev.Message = fmt.Sprintf("%s is a retransmission of connection %s awaiting a reply: NEW", t, e.Orig)
 		if e.Preexisting {
 			ev.Message += " — entry from " + e.Where
 		}
@@ -237,10 +252,11 @@ func (r *run) conntrackIn(c *pctx, h netfilter.Hook) {
 		r.emit(ev)
 		return
 	}
-	c.ent = tab.New(t, c.ns.n.Name+" "+h.String())
+	c.ent = tab.New(t, c.ns.where[h])
 	c.reply, c.state = false, netfilter.CTNew
-	ev.Message = r.tuple(t) + " starts a new connection: NEW"
-	r.emit(ev)
+	m := len(r.msg)
+	r.msg = append(append(r.msg, r.tuple(t)...), " starts a new connection: NEW"...)
+	r.emitMsg(ev, m)
 }
 
 func dirName(reply bool) string {

@@ -248,6 +248,13 @@ func (r *run) resolve(c *pctx, dev string, nh netip.Addr) (mac string, ok bool, 
 		mac = "(unknown MAC)"
 		r.uncertain(ns, fmt.Sprintf("%s %s has no MAC in the snapshot", f.ns.n.Name, f.dev))
 	}
+	if len(found) == 1 {
+		m := len(r.msg)
+		r.msg = append(appendAddr(append(r.msg, "ARP: "...), nh), " is "...)
+		r.msg = append(append(append(append(append(append(r.msg, f.ns.n.Name...), ' '), f.dev...), " ("...), mac...), ')')
+		r.emitMsg(ev, m)
+		return mac, true, ""
+	}
 	ev.Message = "ARP: " + r.addr(nh) + " is " + f.ns.n.Name + " " + f.dev + " (" + mac + ")"
 	if len(found) > 1 {
 		var names []string
@@ -483,8 +490,10 @@ func (r *run) recvFrame(ns *nodeState, dev string, p packet.Packet, mac, leg str
 	r.capture(c, dev, "in")
 	if br := ns.bridgeOf(dev); br != "" {
 		if ns.mac(br) == mac || ns.portHasMAC(br, mac) || mac == broadcastMAC {
-			r.emit(trace.Event{Leg: leg, Node: ns.n.Name, Iface: dev, Kind: trace.EvBridge,
-				Message: "bridge " + br + ": frame for " + mac + " is for the bridge itself, up to its IP stack"})
+			m := len(r.msg)
+			r.msg = append(append(append(append(r.msg, "bridge "...), br...), ": frame for "...), mac...)
+			r.msg = append(r.msg, " is for the bridge itself, up to its IP stack"...)
+			r.emitMsg(trace.Event{Leg: leg, Node: ns.n.Name, Iface: dev, Kind: trace.EvBridge}, m)
 			c.iif = br
 			if on, _ := ns.brNF(&c.pkt); on {
 				// br_netfilter runs PREROUTING at the bridge, before the

@@ -187,8 +187,9 @@ func (r *run) bind(c *pctx, h netfilter.Hook, m manip, curr, nt conntrack.Tuple,
 	} else {
 		e.DstNAT = true
 	}
-	r.emit(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvConntrack, Hook: h.String(),
-		Message: why + "; conntrack now expects replies as " + r.tuple(e.Reply), Origin: deciderOrigin(res)})
+	at := len(r.msg)
+	r.msg = append(append(append(r.msg, why...), "; conntrack now expects replies as "...), r.tuple(e.Reply)...)
+	r.emitMsg(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvConntrack, Hook: h.String(), Origin: deciderOrigin(res)}, at)
 }
 
 func rangeText(n *netfilter.NAT) string {
@@ -246,17 +247,37 @@ func (r *run) natPacket(c *pctx, h netfilter.Hook, m manip) {
 	var why string
 	switch {
 	case !c.reply && m == manipSrc:
-		why = "source NAT of connection " + r.tuple(e.Orig)
+		why = "source NAT of connection "
 	case !c.reply && m == manipDst:
-		why = "destination NAT of connection " + r.tuple(e.Orig)
+		why = "destination NAT of connection "
 	case c.reply && m == manipDst:
-		why = "reply: conntrack reverses the source NAT of " + r.tuple(e.Orig)
+		why = "reply: conntrack reverses the source NAT of "
 	default:
-		why = "reply: conntrack reverses the destination NAT of " + r.tuple(e.Orig)
+		why = "reply: conntrack reverses the destination NAT of "
 	}
-	r.emit(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvNAT, Hook: h.String(), Table: "nat",
-		Message: why + ": " + r.hdrText(&before, m) + " → " + r.hdrText(&c.pkt, m),
-		Before:  r.header(&before), After: r.header(&c.pkt)})
+	at := len(r.msg)
+	r.msg = append(append(append(r.msg, why...), r.tuple(e.Orig)...), ": "...)
+	r.msg = appendHdr(r.msg, &before, m)
+	r.msg = appendHdr(append(r.msg, " → "...), &c.pkt, m)
+	r.emitMsg(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvNAT, Hook: h.String(), Table: "nat",
+		Before: r.header(&before), After: r.header(&c.pkt)}, at)
+}
+
+// appendHdr appends what hdrText returns.
+func appendHdr(b []byte, p *packet.Packet, m manip) []byte {
+	a, port := p.Src, p.SPort
+	if m == manipDst {
+		a, port = p.Dst, p.DPort
+	}
+	b = appendAddr(b, a)
+	if p.HasPorts() {
+		return strconv.AppendUint(append(b, ':'), uint64(port), 10)
+	}
+	if (p.Proto == packet.ICMP || p.Proto == packet.ICMPv6) && !p.IsICMPError() {
+		b = strconv.AppendUint(append(b, " (id "...), uint64(p.ICMPID), 10)
+		return append(b, ')')
+	}
+	return b
 }
 
 // natApplies is nf_nat_packet's status-bit test: whether a packet of the

@@ -15,8 +15,8 @@ import (
 // routeEvent records a routing decision.
 func (r *run) routeEvent(c *pctx, res *route.Result, what string) {
 	ev := trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvRoute, Iface: res.Dev}
-	var buf [256]byte
-	b := append(append(append(buf[:0], what...), ": "...), res.Why...)
+	m := len(r.msg)
+	b := append(append(append(r.msg, what...), ": "...), res.Why...)
 	if res.Rule != nil && !(len(c.ns.n.Rules) == 0) {
 		b = append(strconv.AppendInt(append(b, " (ip rule "...), int64(res.Rule.Priority), 10), ')')
 	}
@@ -28,12 +28,12 @@ func (r *run) routeEvent(c *pctx, res *route.Result, what string) {
 		}
 		b = append(b, res.Dev...)
 	}
-	ev.Message = string(b)
+	r.msg = b
 	if res.Route != nil {
 		// The route's own Origin: the FIB is immutable.
 		ev.Origin = &res.Route.Origin
 	}
-	r.emit(ev)
+	r.emitMsg(ev, m)
 }
 
 // pickNexthop resolves a multipath route: the kernel hashes the flow to
@@ -84,7 +84,10 @@ func (r *run) originate(c *pctx) {
 			return
 		}
 		c.pkt.Src = res.Src
-		r.note(c.leg, c.ns, res.Dev, "source address "+r.addr(res.Src)+" chosen for "+res.Dev)
+		m := len(r.msg)
+		r.msg = append(appendAddr(append(r.msg, "source address "...), res.Src), " chosen for "...)
+		r.msg = append(r.msg, res.Dev...)
+		r.emitMsg(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Iface: res.Dev, Kind: trace.EvNote}, m)
 	}
 	if c.pkt.TTL == 0 {
 		c.pkt.TTL = c.ns.initialTTL(c.pkt.Is6())
@@ -340,9 +343,11 @@ func (r *run) deliver(c *pctx) {
 		ans.SPort, ans.DPort = p.DPort, p.SPort
 		l := c.ns.listener(p, c.iif)
 		if l != nil {
-			o := l.Origin
-			r.emit(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvDeliver, Origin: &o,
-				Message: "a socket listens on " + packet.ProtoName(p.Proto) + "/" + strconv.Itoa(int(p.DPort)) + ": it answers"})
+			m := len(r.msg)
+			r.msg = append(append(r.msg, "a socket listens on "...), packet.ProtoName(p.Proto)...)
+			r.msg = append(strconv.AppendUint(append(r.msg, '/'), uint64(p.DPort), 10), ": it answers"...)
+			// The listener's own Origin: the snapshot is immutable.
+			r.emitMsg(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvDeliver, Origin: &l.Origin}, m)
 			if p.Proto == packet.TCP {
 				ans.TCPFlags = packet.SYN | packet.ACK
 			} else {
@@ -373,13 +378,15 @@ func (r *run) deliver(c *pctx) {
 
 // arrived ends the trace: the answer or error reached the sender.
 func (r *run) arrived(c *pctx, how string) {
-	r.emit(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Iface: c.iif, Kind: trace.EvDeliver, Message: legNoun(c.leg) + " " + how})
+	m := len(r.msg)
+	r.msg = append(append(append(r.msg, legNoun(c.leg)...), ' '), how...)
+	r.emitMsg(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Iface: c.iif, Kind: trace.EvDeliver}, m)
 	p := &c.pkt
 	switch {
 	case c.leg == trace.LegReply:
 		line := r.capLine // usually the reply as captured coming in
 		if line == "" || p.Inner != nil || *p != r.capPkt {
-			line = packet.Tcpdump(p)
+			line = r.tcpdump(p)
 		}
 		r.finish(trace.Answered, "the request was delivered to "+r.deliveredTo+" and its reply ("+line+") reached the sender")
 	case r.errFromDest:

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/pktflow/pktflow/internal/conntrack"
@@ -21,8 +22,10 @@ const maxSteps = 4096
 // run is the state of one trace: per-node conntrack tables and the trace
 // being written.
 type run struct {
-	e     *Engine
-	ct    map[string]*conntrack.Table
+	e *Engine
+	// ct holds the conntrack tables of the nodes the run touched (a
+	// trace touches a few nodes: a list beats a map).
+	ct    []nodeTable
 	tr    *trace.Trace
 	probe Probe
 	steps int
@@ -53,10 +56,35 @@ type run struct {
 	chooseNode string
 	capPkt     packet.Packet
 	capLine    string
-	// addrs and tuples remember the few addresses and connection tuples
-	// a trace prints over and over, rendered once.
+	// sh is what the branches of one Trace share.
+	sh *shared
+	// msg holds the text of the branch's event messages; pend says which
+	// bytes are which event's. The messages become one string when the
+	// branch ends (see run.finalize): one allocation instead of one or
+	// more per event.
+	msg  []byte
+	pend []msgSpan
+	// hdrs holds the branch's NAT event headers, allocated together.
+	hdrs []trace.Header
+}
+
+// msgSpan is an event's message in run.msg.
+type msgSpan struct{ hop, a, b int32 }
+
+// shared is what every branch of one Trace reuses: the few addresses,
+// connection tuples and packets a trace prints over and over, rendered
+// once, and the buffers of the branches' messages and netfilter walks
+// (branches run one after the other).
+type shared struct {
+	probe  string
 	addrs  []addrText
 	tuples []tupleText
+	lines  []lineText
+	msg    []byte
+	pend   []msgSpan
+	nf     netfilter.Scratch
+	// cts holds conntrack tables for reuse by the next branch.
+	cts []nodeTable
 }
 
 type addrText struct {
@@ -69,28 +97,85 @@ type tupleText struct {
 	s string
 }
 
-// addr renders an address (netip.Addr.String), once per run.
+type lineText struct {
+	p packet.Packet
+	s string
+}
+
+// nodeTable is a node's conntrack table in a run.
+type nodeTable struct {
+	ns *nodeState
+	t  *conntrack.Table
+}
+
+// addr renders an address (netip.Addr.String), once per trace.
 func (r *run) addr(a netip.Addr) string {
-	for i := range r.addrs {
-		if r.addrs[i].a == a {
-			return r.addrs[i].s
+	sh := r.sh
+	for i := range sh.addrs {
+		if sh.addrs[i].a == a {
+			return sh.addrs[i].s
 		}
 	}
 	s := a.String()
-	r.addrs = append(r.addrs, addrText{a, s})
+	sh.addrs = append(sh.addrs, addrText{a, s})
 	return s
 }
 
-// tuple renders a connection tuple (conntrack.Tuple.String), once per run.
+// tuple renders a connection tuple (conntrack.Tuple.String), once per
+// trace.
 func (r *run) tuple(t conntrack.Tuple) string {
-	for i := range r.tuples {
-		if r.tuples[i].t == t {
-			return r.tuples[i].s
+	sh := r.sh
+	for i := range sh.tuples {
+		if sh.tuples[i].t == t {
+			return sh.tuples[i].s
 		}
 	}
 	s := t.String()
-	r.tuples = append(r.tuples, tupleText{t, s})
+	sh.tuples = append(sh.tuples, tupleText{t, s})
 	return s
+}
+
+// tcpdump renders a packet (packet.Tcpdump), once per trace.
+func (r *run) tcpdump(p *packet.Packet) string {
+	if p.Inner != nil {
+		return packet.Tcpdump(p)
+	}
+	sh := r.sh
+	for i := range sh.lines {
+		if sh.lines[i].p == *p {
+			return sh.lines[i].s
+		}
+	}
+	s := packet.Tcpdump(p)
+	sh.lines = append(sh.lines, lineText{*p, s})
+	return s
+}
+
+// emitMsg records ev with the message r.msg[start:], which the caller
+// appended.
+func (r *run) emitMsg(ev trace.Event, start int) {
+	r.pend = append(r.pend, msgSpan{int32(len(r.tr.Hops)), int32(start), int32(len(r.msg))})
+	r.emit(ev)
+}
+
+// finalize gives the branch's events their messages.
+func (r *run) finalize() {
+	if len(r.pend) > 0 {
+		all := string(r.msg)
+		for _, p := range r.pend {
+			r.tr.Hops[p.hop].Message = all[p.a:p.b]
+		}
+	}
+	r.sh.msg, r.sh.pend = r.msg[:0], r.pend[:0]
+	r.msg, r.pend = nil, nil
+}
+
+// appendAddr appends an address as fmt's %s prints it.
+func appendAddr(b []byte, a netip.Addr) []byte {
+	if !a.IsValid() {
+		return append(b, "invalid IP"...)
+	}
+	return a.AppendTo(b)
 }
 
 // pctx is a packet inside one node, with its conntrack association.
@@ -126,6 +211,7 @@ const MaxBranches = 1024
 // random (-m statistic --mode random, multipath routes), every branch is
 // traced with its probability: the result then lists them in Branches.
 func (e *Engine) Trace(p Probe) *trace.Trace {
+	sh := &shared{probe: p.String()}
 	var branches []*trace.Trace
 	stack := [][]bool{nil}
 	truncated := false
@@ -136,7 +222,7 @@ func (e *Engine) Trace(p Probe) *trace.Trace {
 		}
 		prefix := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		r := e.run(p, prefix)
+		r := e.run(p, prefix, sh)
 		branches = append(branches, r.tr)
 		// Every choice made freely (beyond the prefix) as "taken" has an
 		// untaken alternative still to explore; push them so that the
@@ -191,16 +277,15 @@ func merge(bs []*trace.Trace, truncated bool) *trace.Trace {
 
 // choice is one random decision taken during a run.
 type choice struct {
-	what string
 	p    float64
 	took bool
 }
 
 // run traces one branch: the first len(prefix) random choices are forced,
 // later ones are taken.
-func (e *Engine) run(p Probe, prefix []bool) *run {
-	r := &run{e: e, ct: make(map[string]*conntrack.Table, 8), probe: p, prefix: prefix,
-		tr: &trace.Trace{Probe: p.String(), Uncertain: []string{}, Hops: make([]trace.Event, 0, 80), Captures: make([]trace.Capture, 0, 16), Probability: 1}}
+func (e *Engine) run(p Probe, prefix []bool, sh *shared) *run {
+	r := &run{e: e, probe: p, prefix: prefix, sh: sh, msg: sh.msg, pend: sh.pend,
+		tr: &trace.Trace{Probe: sh.probe, Uncertain: []string{}, Hops: make([]trace.Event, 0, 80), Captures: make([]trace.Capture, 0, 16), Probability: 1}}
 	r.start()
 	if !r.done {
 		if r.dropReason != "" {
@@ -209,13 +294,18 @@ func (e *Engine) run(p Probe, prefix []bool) *run {
 			r.finish(trace.Dropped, "the trace ended without the packet reaching anything (pktflow bug: please report)")
 		}
 	}
+	r.finalize()
 	return r
 }
 
 // choose is the engine's answer to a random choice with probability p of
 // being taken: forced by the branch's prefix, else taken (the
 // alternative is explored by another run).
-func (r *run) choose(what string, p float64) bool {
+func (r *run) choose(what string, p float64) bool { return r.chooseAt("", what, p) }
+
+// chooseAt is choose for a choice a node's rules make: the choice is
+// described as "NODE: WHAT".
+func (r *run) chooseAt(node, what string, p float64) bool {
 	i := len(r.choices)
 	took := true
 	if i < len(r.prefix) {
@@ -226,14 +316,21 @@ func (r *run) choose(what string, p float64) bool {
 	} else if p <= 0 {
 		took = false
 	}
-	r.choices = append(r.choices, choice{what: what, p: p, took: took})
+	r.choices = append(r.choices, choice{p: p, took: took})
+	// "WHAT: taken (probability %.4g)" without fmt.
+	b := make([]byte, 0, len(node)+len(what)+42)
+	if node != "" {
+		b = append(append(b, node...), ": "...)
+	}
+	b = append(b, what...)
 	if took {
 		r.tr.Probability *= p
-		r.tr.Choices = append(r.tr.Choices, fmt.Sprintf("%s: taken (probability %.4g)", what, p))
+		b = strconv.AppendFloat(append(b, ": taken (probability "...), p, 'g', 4, 64)
 	} else {
 		r.tr.Probability *= 1 - p
-		r.tr.Choices = append(r.tr.Choices, fmt.Sprintf("%s: not taken (probability %.4g)", what, 1-p))
+		b = strconv.AppendFloat(append(b, ": not taken (probability "...), 1-p, 'g', 4, 64)
 	}
+	r.tr.Choices = append(r.tr.Choices, string(append(b, ')')))
 	return took
 }
 
@@ -289,11 +386,13 @@ func (r *run) start() {
 
 // table returns the node's conntrack table for this run, made on first use.
 func (r *run) table(ns *nodeState) *conntrack.Table {
-	t := r.ct[ns.n.Name]
-	if t == nil {
-		t = ns.newTable()
-		r.ct[ns.n.Name] = t
+	for i := range r.ct {
+		if r.ct[i].ns == ns {
+			return r.ct[i].t
+		}
 	}
+	t := ns.newTable()
+	r.ct = append(r.ct, nodeTable{ns, t})
 	return t
 }
 
@@ -326,7 +425,12 @@ func (r *run) uncertain(ns *nodeState, msg string) {
 }
 
 func (r *run) header(p *packet.Packet) *trace.Header {
-	h := &trace.Header{Src: r.addr(p.Src), Dst: r.addr(p.Dst), Proto: packet.ProtoName(p.Proto)}
+	if len(r.hdrs) == cap(r.hdrs) {
+		// A new block; headers already handed out keep the old one.
+		r.hdrs = make([]trace.Header, 0, 8)
+	}
+	r.hdrs = append(r.hdrs, trace.Header{Src: r.addr(p.Src), Dst: r.addr(p.Dst), Proto: packet.ProtoName(p.Proto)})
+	h := &r.hdrs[len(r.hdrs)-1]
 	if p.HasPorts() {
 		h.SPort, h.DPort = p.SPort, p.DPort
 	} else if p.Proto == packet.ICMP && !p.IsICMPError() {
@@ -380,7 +484,7 @@ func (r *run) step(c *pctx) bool {
 func (r *run) capture(c *pctx, dev, dir string) {
 	p := c.pkt
 	if r.capLine == "" || p.Inner != nil || p != r.capPkt {
-		r.capPkt, r.capLine = p, packet.Tcpdump(&p)
+		r.capPkt, r.capLine = p, r.tcpdump(&p)
 	}
 	cp := trace.Capture{Leg: c.leg, Node: c.ns.n.Name, Iface: dev, Dir: dir, Src: r.addr(p.Src), Dst: r.addr(p.Dst),
 		Proto: packet.ProtoName(p.Proto), TTL: int(p.TTL), ICMPType: -1, ICMPCode: -1, ICMPID: -1, Packet: p}
@@ -398,8 +502,9 @@ func (r *run) capture(c *pctx, dev, dir string) {
 	}
 	cp.Line = r.capLine
 	r.tr.Captures = append(r.tr.Captures, cp)
-	r.emit(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Iface: dev, Kind: trace.EvCapture,
-		Message: dev + " " + dir + " " + cp.Line})
+	m := len(r.msg)
+	r.msg = append(append(append(append(append(r.msg, dev...), ' '), dir...), ' '), cp.Line...)
+	r.emitMsg(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Iface: dev, Kind: trace.EvCapture}, m)
 }
 
 // errorSource is the address an ICMP error generated at node c.ns about

@@ -34,7 +34,30 @@ type RuleCheck struct {
 // only meant to be walked for the first packet of a connection: that is
 // the caller's decision.
 func (c *Compiled) Run(table string, hook Hook, ctx *Ctx) Result {
-	return c.run(table, hook, ctx, nil, !c.noIndex.Load())
+	return c.run(table, hook, ctx, nil, !c.noIndex.Load(), nil)
+}
+
+// Scratch is memory a caller that walks many tables lends to RunScratch,
+// so that a walk allocates nothing of its own for its steps and messages.
+type Scratch struct {
+	// Msgs receives the steps' messages, appended after what it holds.
+	Msgs []byte
+	// Steps is reused for Result.Steps.
+	Steps []Step
+	// Spans says where each step's message is: Msgs[a:b] for Steps[i]
+	// is Spans[i] = {a, b}; {-1, -1} when Steps[i].Message holds it
+	// already (an uncertainty note).
+	Spans [][2]int32
+	// NAT is reused for Result.NAT.
+	NAT NAT
+}
+
+// RunScratch is Run with the steps' messages left in s.Msgs (see
+// Scratch.Spans) instead of Step.Message: the caller turns them into
+// strings when it needs them. Result.Steps is s.Steps and Result.NAT is
+// &s.NAT, valid until the next RunScratch with s.
+func (c *Compiled) RunScratch(table string, hook Hook, ctx *Ctx, s *Scratch) Result {
+	return c.run(table, hook, ctx, nil, !c.noIndex.Load(), s)
 }
 
 // Explain walks like Run, without the index, and reports every rule it
@@ -47,7 +70,7 @@ func (c *Compiled) Explain(table string, hook Hook, ctx *Ctx) []RuleCheck {
 		cp = *ctx
 	}
 	checks := []RuleCheck{}
-	c.run(table, hook, &cp, &checks, false)
+	c.run(table, hook, &cp, &checks, false, nil)
 	return checks
 }
 
@@ -118,6 +141,8 @@ type walker struct {
 	pend   []pendMsg
 	// steps collects the walk's steps; the Result gets an exact-size copy.
 	steps []Step
+	// nat, when set, holds the Result's NAT (RunScratch's Scratch.NAT).
+	nat *NAT
 }
 
 type pendMsg struct{ step, a, b int }
@@ -126,8 +151,11 @@ var walkerPool = sync.Pool{New: func() any { return new(walker) }}
 
 var emptyPacket packet.Packet
 
-func (c *Compiled) run(table string, hook Hook, ctx *Ctx, checks *[]RuleCheck, useIndex bool) Result {
+func (c *Compiled) run(table string, hook Hook, ctx *Ctx, checks *[]RuleCheck, useIndex bool, s *Scratch) Result {
 	t := c.tables[table]
+	if s != nil {
+		s.Steps, s.Spans = s.Steps[:0], s.Spans[:0]
+	}
 	if t == nil || hook < PreRouting || hook > PostRouting || t.hooks[hook] == nil {
 		return Result{Verdict: Accept}
 	}
@@ -145,6 +173,24 @@ func (c *Compiled) run(table string, hook Hook, ctx *Ctx, checks *[]RuleCheck, u
 	w.dst = toAddr128(w.pkt.Dst, c.family)
 	w.res = Result{Verdict: Accept}
 	w.base = t.hooks[hook]
+	if s != nil {
+		// Walk straight into the caller's buffers.
+		own, ownSteps := w.msgs, w.steps
+		w.msgs, w.steps, w.nat = s.Msgs, s.Steps, &s.NAT
+		w.walk()
+		w.nat = nil
+		for range w.steps {
+			s.Spans = append(s.Spans, [2]int32{-1, -1})
+		}
+		for _, p := range w.pend {
+			s.Spans[p.step] = [2]int32{int32(p.a), int32(p.b)}
+		}
+		s.Msgs, s.Steps = w.msgs, w.steps
+		w.res.Steps = w.steps
+		w.msgs, w.steps = own, ownSteps
+		w.pend = w.pend[:0]
+		return w.release()
+	}
 	w.walk()
 	if len(w.pend) > 0 {
 		all := string(w.msgs)
@@ -157,6 +203,11 @@ func (c *Compiled) run(table string, hook Hook, ctx *Ctx, checks *[]RuleCheck, u
 	}
 	clear(w.steps)
 	w.msgs, w.pend, w.steps = w.msgs[:0], w.pend[:0], w.steps[:0]
+	return w.release()
+}
+
+// release returns the walker to the pool and its Result.
+func (w *walker) release() Result {
 	res := w.res
 	w.res = Result{}
 	w.c, w.tbl, w.ctx, w.pkt, w.checks, w.base = nil, nil, nil, nil, nil, nil
@@ -461,8 +512,13 @@ func (w *walker) walk() {
 			w.step(ch, r, "verdict", b)
 			return
 		case tNAT:
-			n := tg.nat
-			w.res.Verdict, w.res.NAT = Accept, &n
+			// Each Result gets its own NAT; a Scratch lends one.
+			n := w.nat
+			if n == nil {
+				n = new(NAT)
+			}
+			*n = tg.nat
+			w.res.Verdict, w.res.NAT = Accept, n
 			b := appendTarget(w.start(r), r.m)
 			if tg.note != "" {
 				b = append(append(append(b, " ("...), tg.note...), ')')

@@ -2,12 +2,30 @@ package packet
 
 import (
 	"fmt"
+	"net/netip"
+	"strconv"
 	"strings"
 )
+
+// flagStrings holds FlagString's answer for every combination of the six
+// flags, made once: a trace renders flags for every capture.
+var flagStrings = func() (t [64]string) {
+	for f := range t {
+		t[f] = flagString(uint8(f))
+	}
+	return t
+}()
 
 // FlagString renders TCP flags the way tcpdump does: one letter per flag
 // in header bit order, with "." for ACK (SYN-ACK is "S.").
 func FlagString(f uint8) string {
+	if f < 64 {
+		return flagStrings[f]
+	}
+	return flagString(f)
+}
+
+func flagString(f uint8) string {
 	var b strings.Builder
 	for _, x := range []struct {
 		bit uint8
@@ -92,6 +110,47 @@ var unreach6 = map[uint8]string{
 // timestamp. TCP sequence numbers, windows and options are not modelled
 // and are left out.
 func Tcpdump(p *Packet) string {
+	switch p.Proto {
+	case TCP, UDP:
+		var buf [128]byte
+		return string(AppendTcpdump(buf[:0], p))
+	}
+	return tcpdump(p)
+}
+
+// AppendTcpdump appends what Tcpdump returns. TCP and UDP, the packets
+// traced most, are rendered without fmt.
+func AppendTcpdump(b []byte, p *Packet) []byte {
+	switch p.Proto {
+	case TCP, UDP:
+	default:
+		return append(b, tcpdump(p)...)
+	}
+	if p.Is6() {
+		b = append(b, "IP6 "...)
+	} else {
+		b = append(b, "IP "...)
+	}
+	b = strconv.AppendUint(append(appendAddr(b, p.Src), '.'), uint64(p.SPort), 10)
+	b = append(b, " > "...)
+	b = strconv.AppendUint(append(appendAddr(b, p.Dst), '.'), uint64(p.DPort), 10)
+	if p.Proto == TCP {
+		b = append(append(append(b, ": Flags ["...), FlagString(p.TCPFlags)...), "], length "...)
+	} else {
+		b = append(b, ": UDP, length "...)
+	}
+	return strconv.AppendInt(b, int64(p.Len), 10)
+}
+
+// appendAddr appends an address as fmt's %s prints it.
+func appendAddr(b []byte, a netip.Addr) []byte {
+	if !a.IsValid() {
+		return append(b, "invalid IP"...)
+	}
+	return a.AppendTo(b)
+}
+
+func tcpdump(p *Packet) string {
 	ip := "IP"
 	if p.Is6() {
 		ip = "IP6"
