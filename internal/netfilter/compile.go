@@ -3,7 +3,9 @@ package netfilter
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"github.com/pktflow/pktflow/internal/ingest"
@@ -42,7 +44,7 @@ type cchain struct {
 	color uint8
 	// jumpTg and gotoTg are the targets of rules that jump or go to
 	// this chain, shared by all of them.
-	jumpTg, gotoTg *target
+	jumpTg, gotoTg atomic.Pointer[target]
 	// idx is the dispatch index, nil for small or unindexable chains.
 	idx *chainIndex
 	// hookMask says from which hooks the chain is reachable (bit 1<<Hook),
@@ -176,30 +178,8 @@ func compileTable(family int, t *model.Table) (*ctable, []error) {
 		}
 		ct.chains[ch.Name] = cc
 	}
-	var checks []pendingCheck
-	shared := map[sharedKey]*target{}
-	for _, ch := range t.Chains {
-		cc := ct.chains[ch.Name]
-		if cc == nil || cc.model != ch {
-			continue
-		}
-		cc.rules = make([]crule, 0, len(ch.Rules))
-		for _, r := range ch.Rules {
-			if r == nil {
-				continue
-			}
-			rc := ruleCompiler{family: family, table: ct, chain: cc, r: r, out: cc.rules, shared: shared}
-			rules, err := rc.compile()
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			cc.rules = rules
-			for _, hc := range rc.hooks[:rc.nhooks] {
-				checks = append(checks, pendingCheck{ch: cc, r: r, hc: hc})
-			}
-		}
-	}
+	checks, rerrs := compileRules(family, ct, t)
+	errs = append(errs, rerrs...)
 	if len(errs) > 0 {
 		return ct, errs
 	}
@@ -217,6 +197,94 @@ func compileTable(family int, t *model.Table) (*ctable, []error) {
 		}
 	}
 	return ct, errs
+}
+
+// parallelMinRules is the table size from which compileRules splits the
+// work: below it, starting goroutines costs more than it saves.
+const parallelMinRules = 8192
+
+// compileRules compiles the rules of every chain of t. A big table's
+// chains are split into one contiguous run per core, of about equal rule
+// counts, compiled at the same time: chains compile independently (jump
+// targets are only looked up, and made once per chain, see
+// compileTarget). Errors and hook checks come back in chain order, as a
+// serial compile gives them.
+func compileRules(family int, ct *ctable, t *model.Table) ([]pendingCheck, []error) {
+	type work struct {
+		ch *model.Chain
+		cc *cchain
+	}
+	var all []work
+	total := 0
+	for _, ch := range t.Chains {
+		if ch == nil {
+			continue
+		}
+		cc := ct.chains[ch.Name]
+		if cc == nil || cc.model != ch {
+			continue
+		}
+		all = append(all, work{ch, cc})
+		total += len(ch.Rules)
+	}
+	run := func(ws []work) ([]pendingCheck, []error) {
+		var checks []pendingCheck
+		var errs []error
+		shared := map[sharedKey]*target{}
+		for _, w := range ws {
+			cc := w.cc
+			cc.rules = make([]crule, 0, len(w.ch.Rules))
+			for _, r := range w.ch.Rules {
+				if r == nil {
+					continue
+				}
+				rc := ruleCompiler{family: family, table: ct, chain: cc, r: r, out: cc.rules, shared: shared}
+				rules, err := rc.compile()
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				cc.rules = rules
+				for _, hc := range rc.hooks[:rc.nhooks] {
+					checks = append(checks, pendingCheck{ch: cc, r: r, hc: hc})
+				}
+			}
+		}
+		return checks, errs
+	}
+	workers := min(runtime.GOMAXPROCS(0), 4)
+	if total < parallelMinRules || workers < 2 {
+		return run(all)
+	}
+	type part struct {
+		checks []pendingCheck
+		errs   []error
+	}
+	parts := make([]part, workers)
+	var wg sync.WaitGroup
+	start, done := 0, 0
+	for k := 0; k < workers; k++ {
+		// Chains [start, end) hold about a 1/workers share of the rules.
+		end, want := start, total*(k+1)/workers
+		for end < len(all) && (done < want || k == workers-1) {
+			done += len(all[end].ch.Rules)
+			end++
+		}
+		wg.Add(1)
+		go func(k int, ws []work) {
+			defer wg.Done()
+			parts[k].checks, parts[k].errs = run(ws)
+		}(k, all[start:end])
+		start = end
+	}
+	wg.Wait()
+	var checks []pendingCheck
+	var errs []error
+	for _, p := range parts {
+		checks = append(checks, p.checks...)
+		errs = append(errs, p.errs...)
+	}
+	return checks, errs
 }
 
 // hookOfChain returns the hook of a built-in chain name.

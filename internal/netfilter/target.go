@@ -121,14 +121,17 @@ func (rc *ruleCompiler) compileTarget() (*target, error) {
 	if ch := rc.table.chains[name]; ch != nil && name != "" {
 		// A jump or goto: one target per chain and kind, kept in the
 		// chain (a kube-proxy table jumps to tens of thousands of chains).
+		// Chains compile in parallel (see compileRules): the first
+		// rule to need the target makes it.
 		p, kind := &ch.jumpTg, tJump
 		if r.Goto {
 			p, kind = &ch.gotoTg, tGoto
 		}
-		if *p == nil {
-			*p = &target{kind: kind, chain: ch}
+		if tg := p.Load(); tg != nil {
+			return tg, nil
 		}
-		return *p, nil
+		p.CompareAndSwap(nil, &target{kind: kind, chain: ch})
+		return p.Load(), nil
 	}
 	key := sharedKey{name, r.Goto}
 	if len(r.TargetOpts) == 0 {

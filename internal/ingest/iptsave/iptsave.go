@@ -17,8 +17,10 @@ package iptsave
 
 import (
 	"io"
+	"io/fs"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/pktflow/pktflow/internal/ingest"
 	"github.com/pktflow/pktflow/internal/model"
@@ -27,14 +29,46 @@ import (
 // Parse reads iptables-save (family 4) or ip6tables-save (family 6) output
 // from r. file names the input in errors and Origins.
 func Parse(file string, r io.Reader, family int) (*model.Ruleset, error) {
-	b, err := io.ReadAll(r)
+	b, err := readAll(r)
 	if err != nil {
 		return nil, ingest.Errorf(file, 0, "", "reading: %v", err)
 	}
 	// One string for the whole input: every unquoted token, line text and
 	// name in the ruleset is a substring of it, which is what keeps a 100k
-	// rule parse to a handful of allocations per rule.
-	return ParseString(file, string(b), family)
+	// rule parse to a handful of allocations per rule. b is ours alone and
+	// never written again, so the string can share its bytes.
+	return ParseString(file, unsafe.String(unsafe.SliceData(b), len(b)), family)
+}
+
+// readAll is io.ReadAll that, for a file, reads into one buffer of the
+// file's size instead of growing one by doubling (a kube-proxy host's
+// iptables-save is tens of megabytes).
+func readAll(r io.Reader) ([]byte, error) {
+	f, ok := r.(interface{ Stat() (fs.FileInfo, error) })
+	if !ok {
+		return io.ReadAll(r)
+	}
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() || st.Size() <= 0 || st.Size() > 1<<31 {
+		return io.ReadAll(r)
+	}
+	// One byte more than the size, so that a read at the end reports EOF
+	// without growing the buffer; a file that grew meanwhile still reads
+	// whole.
+	b := make([]byte, 0, st.Size()+1)
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }
 
 // ParseString is Parse for text already in memory.

@@ -1,0 +1,45 @@
+package netfilter
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// TestParallelCompileSameErrors compiles a table big enough to be split
+// between cores, with bad rules spread over its chains, on one core and
+// on several: the errors must be the same, in the same order.
+func TestParallelCompileSameErrors(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("*filter\n:INPUT ACCEPT [0:0]\n")
+	for c := 0; c < 400; c++ {
+		fmt.Fprintf(&b, ":C%d - [0:0]\n", c)
+	}
+	for c := 0; c < 400; c++ {
+		fmt.Fprintf(&b, "-A INPUT -s 10.%d.0.0/16 -j C%d\n", c%250, c)
+		for r := 0; r < 30; r++ {
+			if (c*30+r)%997 == 0 {
+				fmt.Fprintf(&b, "-A C%d -p tcp -m tcp --dport 99999 -j ACCEPT\n", c)
+				continue
+			}
+			fmt.Fprintf(&b, "-A C%d -d 10.1.%d.%d/32 -p tcp -m tcp --dport %d -j ACCEPT\n", c, c%250, r, 1000+r)
+		}
+	}
+	b.WriteString("COMMIT\n")
+	rs := parse(t, 4, b.String())
+	prev := runtime.GOMAXPROCS(1)
+	_, serial := Compile(rs)
+	runtime.GOMAXPROCS(max(prev, 2))
+	_, parallel := Compile(rs)
+	runtime.GOMAXPROCS(prev)
+	if serial == nil || parallel == nil {
+		t.Fatalf("expected errors: serial %v, parallel %v", serial, parallel)
+	}
+	if serial.Error() != parallel.Error() {
+		t.Errorf("errors differ\nserial:   %v\nparallel: %v", serial, parallel)
+	}
+	if n := strings.Count(serial.Error(), "\n"); n < 10 {
+		t.Errorf("only %d errors: %v", n+1, serial)
+	}
+}
