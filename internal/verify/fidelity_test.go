@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pktflow/pktflow/internal/engine"
 	"github.com/pktflow/pktflow/internal/model"
@@ -369,5 +370,109 @@ func TestConnmarkAgainstKernel(t *testing.T) {
 		{"in by eth0, back by eth0", engine.Probe{From: "client", Proto: packet.TCP, Src: addr("203.0.113.5"), SPort: 40000, Dst: addr("10.0.0.2"), DPort: 80}, trace.Answered},
 		{"in by eth1, back by eth1 thanks to CONNMARK", engine.Probe{From: "client", Proto: packet.TCP, Src: addr("203.0.113.5"), SPort: 40001, Dst: addr("10.0.1.2"), DPort: 80}, trace.Answered},
 		{"udp in by eth1", engine.Probe{From: "client", Proto: packet.UDP, Src: addr("203.0.113.5"), SPort: 40002, Dst: addr("10.0.1.2"), DPort: 53}, trace.Answered},
+	})
+}
+
+// Docker's isolation between two networks: a container on docker0 may
+// not reach one on a user bridge (routed between the bridges, dropped in
+// DOCKER-ISOLATION-STAGE-2), while both reach the outside.
+const isolationTopo = `
+nodes:
+  h:
+    sysctl: {net.ipv4.ip_forward: 1, net.bridge.bridge-nf-call-iptables: 1}
+    interfaces:
+      eth0: {addrs: [192.0.2.10/24]}
+      docker0: {kind: bridge, addrs: [172.17.0.1/16]}
+      br-app: {kind: bridge, addrs: [172.18.0.1/16]}
+      vetha: {master: docker0}
+      vethb: {master: br-app}
+    iptables: |
+      *nat
+      :PREROUTING ACCEPT [0:0]
+      :INPUT ACCEPT [0:0]
+      :OUTPUT ACCEPT [0:0]
+      :POSTROUTING ACCEPT [0:0]
+      -A POSTROUTING -s 172.18.0.0/16 ! -o br-app -j MASQUERADE
+      -A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE
+      COMMIT
+      *filter
+      :INPUT ACCEPT [0:0]
+      :FORWARD DROP [0:0]
+      :OUTPUT ACCEPT [0:0]
+      :DOCKER - [0:0]
+      :DOCKER-ISOLATION-STAGE-1 - [0:0]
+      :DOCKER-ISOLATION-STAGE-2 - [0:0]
+      :DOCKER-USER - [0:0]
+      -A FORWARD -j DOCKER-USER
+      -A FORWARD -j DOCKER-ISOLATION-STAGE-1
+      -A FORWARD -o br-app -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+      -A FORWARD -o br-app -j DOCKER
+      -A FORWARD -i br-app ! -o br-app -j ACCEPT
+      -A FORWARD -i br-app -o br-app -j ACCEPT
+      -A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+      -A FORWARD -o docker0 -j DOCKER
+      -A FORWARD -i docker0 ! -o docker0 -j ACCEPT
+      -A FORWARD -i docker0 -o docker0 -j ACCEPT
+      -A DOCKER-ISOLATION-STAGE-1 -i br-app ! -o br-app -j DOCKER-ISOLATION-STAGE-2
+      -A DOCKER-ISOLATION-STAGE-1 -i docker0 ! -o docker0 -j DOCKER-ISOLATION-STAGE-2
+      -A DOCKER-ISOLATION-STAGE-1 -j RETURN
+      -A DOCKER-ISOLATION-STAGE-2 -o br-app -j DROP
+      -A DOCKER-ISOLATION-STAGE-2 -o docker0 -j DROP
+      -A DOCKER-ISOLATION-STAGE-2 -j RETURN
+      -A DOCKER-USER -j RETURN
+      COMMIT
+  ca:
+    interfaces: {eth0: {addrs: [172.17.0.2/16]}}
+    routes: ["default via 172.17.0.1 dev eth0"]
+  cb:
+    interfaces: {eth0: {addrs: [172.18.0.2/16]}}
+    routes: ["default via 172.18.0.1 dev eth0"]
+    listen: [tcp/80]
+  o:
+    interfaces: {eth0: {addrs: [192.0.2.20/24]}}
+    listen: [tcp/80]
+links:
+  - veth: [ca:eth0, h:vetha]
+  - veth: [cb:eth0, h:vethb]
+  - veth: [h:eth0, o:eth0]
+`
+
+func TestDockerIsolationAgainstKernel(t *testing.T) {
+	needLab(t)
+	l, e := upLab(t, loadYAML(t, isolationTopo))
+	runCases(t, l, e, []kcase{
+		{"docker0 to the user network is isolated", engine.Probe{From: "ca", Proto: packet.TCP, SPort: 40000, Dst: addr("172.18.0.2"), DPort: 80}, trace.Dropped},
+		{"user network to the outside", engine.Probe{From: "cb", Proto: packet.TCP, SPort: 40001, Dst: addr("192.0.2.20"), DPort: 80}, trace.Answered},
+		{"docker0 to the outside", engine.Probe{From: "ca", Proto: packet.ICMP, Dst: addr("192.0.2.20")}, trace.Answered},
+	})
+}
+
+// A router whose route points at a neighbor that does not exist: after
+// ARP gives up (about three seconds), the kernel sends the sender a host
+// unreachable.
+const neighTopo = `
+nodes:
+  a:
+    interfaces: {eth0: {addrs: [10.0.0.2/24]}}
+    routes: ["default via 10.0.0.1 dev eth0"]
+  r:
+    sysctl: {net.ipv4.ip_forward: 1}
+    interfaces: {eth0: {addrs: [10.0.0.1/24]}, eth1: {addrs: [10.0.1.1/24]}}
+    routes: ["198.51.100.0/24 via 10.0.1.99 dev eth1"]
+  b:
+    interfaces: {eth0: {addrs: [10.0.1.2/24]}}
+links:
+  - veth: [a:eth0, r:eth0]
+  - veth: [r:eth1, b:eth0]
+`
+
+func TestNeighborFailureAgainstKernel(t *testing.T) {
+	needLab(t)
+	l, e := upLab(t, loadYAML(t, neighTopo))
+	old := Settle
+	Settle = 4 * time.Second
+	defer func() { Settle = old }()
+	runCases(t, l, e, []kcase{
+		{"no neighbor answers", engine.Probe{From: "a", Proto: packet.ICMP, Dst: addr("198.51.100.7")}, trace.Rejected},
 	})
 }
