@@ -83,8 +83,9 @@ type shared struct {
 	msg    []byte
 	pend   []msgSpan
 	nf     netfilter.Scratch
-	// cts holds conntrack tables for reuse by the next branch.
-	cts []nodeTable
+	// hops and caps are the capacities the next branch's events and
+	// captures start with.
+	hops, caps int
 }
 
 type addrText struct {
@@ -211,7 +212,7 @@ const MaxBranches = 1024
 // random (-m statistic --mode random, multipath routes), every branch is
 // traced with its probability: the result then lists them in Branches.
 func (e *Engine) Trace(p Probe) *trace.Trace {
-	sh := &shared{probe: p.String()}
+	sh := &shared{probe: p.String(), hops: 64, caps: 12}
 	var branches []*trace.Trace
 	stack := [][]bool{nil}
 	truncated := false
@@ -285,7 +286,7 @@ type choice struct {
 // later ones are taken.
 func (e *Engine) run(p Probe, prefix []bool, sh *shared) *run {
 	r := &run{e: e, probe: p, prefix: prefix, sh: sh, msg: sh.msg, pend: sh.pend,
-		tr: &trace.Trace{Probe: sh.probe, Uncertain: []string{}, Hops: make([]trace.Event, 0, 80), Captures: make([]trace.Capture, 0, 16), Probability: 1}}
+		tr: &trace.Trace{Probe: sh.probe, Uncertain: []string{}, Hops: make([]trace.Event, 0, sh.hops), Captures: make([]trace.Capture, 0, sh.caps), Probability: 1}}
 	r.start()
 	if !r.done {
 		if r.dropReason != "" {
@@ -295,6 +296,9 @@ func (e *Engine) run(p Probe, prefix []bool, sh *shared) *run {
 		}
 	}
 	r.finalize()
+	// The branches of a trace mostly take the same number of steps: size
+	// the next one's slices after this one's.
+	sh.hops, sh.caps = max(sh.hops, len(r.tr.Hops)+2), max(sh.caps, len(r.tr.Captures)+1)
 	return r
 }
 

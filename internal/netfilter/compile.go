@@ -63,6 +63,9 @@ const (
 	bFrag
 )
 
+// ifacePair is a rule's -i and -o.
+type ifacePair struct{ in, out ifaceMatch }
+
 // crule is one compiled rule. A model rule whose -s or -d lists several
 // addresses compiles to several crules, as iptables itself expands it.
 type crule struct {
@@ -71,9 +74,12 @@ type crule struct {
 	has, neg uint8
 	proto    uint8
 	src, dst addrMask
-	in, out  ifaceMatch
-	mods     []matcher
-	tgt      *target
+	// io holds -i and -o, nil when the rule has neither (most rules: a
+	// pointer instead of two inline matches keeps 100k rules 4 MB
+	// smaller).
+	io   *ifacePair
+	mods []matcher
+	tgt  *target
 }
 
 // Compile compiles a ruleset. A nil ruleset compiles to a Compiled without
@@ -186,9 +192,11 @@ func compileTable(family int, t *model.Table) (*ctable, []error) {
 	if err := ct.markHooks(); err != nil {
 		return ct, []error{err}
 	}
-	for _, pc := range checks {
-		if bad := pc.ch.hookMask &^ pc.hc.allowed; bad != 0 {
-			errs = append(errs, ruleErr(pc.r, "%s, but chain %s is reachable from %s", pc.hc.what, pc.ch.name, hookMaskString(bad)))
+	for _, part := range checks {
+		for _, pc := range part {
+			if bad := pc.ch.hookMask &^ pc.hc.allowed; bad != 0 {
+				errs = append(errs, ruleErr(pc.r, "%s, but chain %s is reachable from %s", pc.hc.what, pc.ch.name, hookMaskString(bad)))
+			}
 		}
 	}
 	for _, cc := range ct.chains {
@@ -207,14 +215,14 @@ const parallelMinRules = 8192
 // chains are split into one contiguous run per core, of about equal rule
 // counts, compiled at the same time: chains compile independently (jump
 // targets are only looked up, and made once per chain, see
-// compileTarget). Errors and hook checks come back in chain order, as a
-// serial compile gives them.
-func compileRules(family int, ct *ctable, t *model.Table) ([]pendingCheck, []error) {
+// compileTarget). Errors and hook checks (one list per part) come back in
+// chain order, as a serial compile gives them.
+func compileRules(family int, ct *ctable, t *model.Table) ([][]pendingCheck, []error) {
 	type work struct {
 		ch *model.Chain
 		cc *cchain
 	}
-	var all []work
+	all := make([]work, 0, len(t.Chains))
 	total := 0
 	for _, ch := range t.Chains {
 		if ch == nil {
@@ -253,14 +261,15 @@ func compileRules(family int, ct *ctable, t *model.Table) ([]pendingCheck, []err
 		return checks, errs
 	}
 	workers := min(runtime.GOMAXPROCS(0), 4)
-	if total < parallelMinRules || workers < 2 {
-		return run(all)
-	}
 	type part struct {
 		checks []pendingCheck
 		errs   []error
 	}
 	parts := make([]part, workers)
+	if total < parallelMinRules || workers < 2 {
+		checks, errs := run(all)
+		return [][]pendingCheck{checks}, errs
+	}
 	var wg sync.WaitGroup
 	start, done := 0, 0
 	for k := 0; k < workers; k++ {
@@ -278,10 +287,10 @@ func compileRules(family int, ct *ctable, t *model.Table) ([]pendingCheck, []err
 		start = end
 	}
 	wg.Wait()
-	var checks []pendingCheck
+	checks := make([][]pendingCheck, workers)
 	var errs []error
-	for _, p := range parts {
-		checks = append(checks, p.checks...)
+	for k, p := range parts {
+		checks[k] = p.checks
 		errs = append(errs, p.errs...)
 	}
 	return checks, errs

@@ -162,12 +162,15 @@ func (rc *ruleCompiler) compile() ([]crule, error) {
 					return nil, rc.errf("-o cannot be used in %s: the output interface is not known before routing", r.Chain)
 				}
 				im := parseIface(a)
+				if base.io == nil {
+					base.io = &ifacePair{}
+				}
 				bit := bIn
 				if name == "o" {
 					bit = bOut
-					base.out = im
+					base.io.out = im
 				} else {
-					base.in = im
+					base.io.in = im
 				}
 				base.has |= bit
 				if o.Negate {

@@ -324,10 +324,10 @@ func (r *crule) baseFail(w *walker) uint8 {
 	if h&bDst != 0 && r.dst.match(w.dst) == (r.neg&bDst != 0) {
 		return bDst
 	}
-	if h&bIn != 0 && r.in.match(w.ctx.InIface) == (r.neg&bIn != 0) {
+	if h&bIn != 0 && r.io.in.match(w.ctx.InIface) == (r.neg&bIn != 0) {
 		return bIn
 	}
-	if h&bOut != 0 && r.out.match(w.ctx.OutIface) == (r.neg&bOut != 0) {
+	if h&bOut != 0 && r.io.out.match(w.ctx.OutIface) == (r.neg&bOut != 0) {
 		return bOut
 	}
 	if h&bProto != 0 && (w.pkt.Proto == r.proto) == (r.neg&bProto != 0) {
@@ -354,10 +354,10 @@ func (w *walker) baseWhy(b []byte, r *crule, bit uint8, ok bool) []byte {
 		b = verb(r.dst.appendText(append(b, "-d "...), w.family), ok)
 		return appendAddr(append(b, "dst "...), w.pkt.Dst)
 	case bIn:
-		b = verb(r.in.appendText(append(b, "-i "...)), ok)
+		b = verb(r.io.in.appendText(append(b, "-i "...)), ok)
 		return appendIface(append(b, "in "...), w.ctx.InIface)
 	case bOut:
-		b = verb(r.out.appendText(append(b, "-o "...)), ok)
+		b = verb(r.io.out.appendText(append(b, "-o "...)), ok)
 		return appendIface(append(b, "out "...), w.ctx.OutIface)
 	case bProto:
 		b = append(append(b, "-p "...), packet.ProtoName(r.proto)...)

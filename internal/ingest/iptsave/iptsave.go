@@ -284,6 +284,16 @@ func (p *parser) startTable(n int, line, name string) *ingest.Error {
 	p.tbl.Chains = make([]*model.Chain, 0, decls)
 	p.counts = p.counts[:0]
 	p.tblRules, p.ruleChain = p.tblRules[:0], p.ruleChain[:0]
+	// And the rule lists for its rules (an estimate: the "-A" lines up
+	// to the next COMMIT), rather than growing them by doubling, which
+	// on a 100k-rule table leaves megabytes of garbage behind.
+	rest := p.text[p.next:]
+	if i := strings.Index(rest, "\nCOMMIT"); i >= 0 {
+		rest = rest[:i]
+	}
+	if n := strings.Count(rest, "\n-A ") + 1; n > cap(p.tblRules) {
+		p.tblRules, p.ruleChain = make([]*model.Rule, 0, n), make([]int32, 0, n)
+	}
 	p.lastIdx = -1
 	return nil
 }
