@@ -97,10 +97,33 @@ type Entry struct {
 type Table struct {
 	byTuple map[Tuple]*Entry
 	entries []*Entry
+	// slab hands out the entries New makes, a few at a time; Reset
+	// reuses it.
+	slab []Entry
 }
 
 // NewTable returns an empty table.
 func NewTable() *Table { return &Table{byTuple: map[Tuple]*Entry{}} }
+
+// Reset empties the table for reuse, keeping its memory. Entries it
+// held must no longer be used: New hands their memory out again.
+func (t *Table) Reset() {
+	clear(t.byTuple)
+	clear(t.entries)
+	t.entries = t.entries[:0]
+	clear(t.slab)
+	t.slab = t.slab[:0]
+}
+
+// alloc returns a zero entry from the slab.
+func (t *Table) alloc() *Entry {
+	if len(t.slab) == cap(t.slab) {
+		// A new block; entries already handed out keep the old one.
+		t.slab = make([]Entry, 0, 4)
+	}
+	t.slab = t.slab[:len(t.slab)+1]
+	return &t.slab[len(t.slab)-1]
+}
 
 // Clone returns an independent copy, for exploring alternative branches.
 func (t *Table) Clone() *Table {
@@ -133,7 +156,8 @@ func (t *Table) Find(k Tuple) (*Entry, bool) {
 // New creates an unconfirmed entry for the first packet of a connection.
 // The reply tuple starts as the inverse; NAT bindings change it.
 func (t *Table) New(orig Tuple, where string) *Entry {
-	e := &Entry{Orig: orig, Reply: replyTuple(orig), Where: where}
+	e := t.alloc()
+	*e = Entry{Orig: orig, Reply: replyTuple(orig), Where: where}
 	t.entries = append(t.entries, e)
 	t.byTuple[orig] = e
 	return e
@@ -166,6 +190,15 @@ func (t *Table) Forget(e *Entry) {
 			break
 		}
 	}
+}
+
+// AddCopy inserts a copy of a pre-existing entry, confirmed, and returns
+// the copy.
+func (t *Table) AddCopy(e Entry) *Entry {
+	c := t.alloc()
+	*c = e
+	t.Add(c)
+	return c
 }
 
 // Add inserts a pre-existing, confirmed entry.

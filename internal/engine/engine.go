@@ -402,6 +402,12 @@ func (ns *nodeState) isBridge(dev string) bool {
 // run.table): most traces touch a few nodes of a large snapshot.
 func (ns *nodeState) newTable() *conntrack.Table {
 	t := conntrack.NewTable()
+	ns.fillTable(t)
+	return t
+}
+
+// fillTable puts the snapshot's pre-existing entries in an empty table.
+func (ns *nodeState) fillTable(t *conntrack.Table) {
 	for _, c := range ns.n.Conntrack {
 		proto := uint8(0)
 		switch c.Proto {
@@ -418,7 +424,7 @@ func (ns *nodeState) newTable() *conntrack.Table {
 			// TCP, UDP and ICMP flows the engine traces.
 			continue
 		}
-		t.Add(&conntrack.Entry{
+		t.AddCopy(conntrack.Entry{
 			Orig:        conntrack.Tuple{Src: c.Orig.Src, Dst: c.Orig.Dst, Proto: proto, SPort: c.Orig.SPort, DPort: c.Orig.DPort},
 			Reply:       conntrack.Tuple{Src: c.Reply.Src, Dst: c.Reply.Dst, Proto: proto, SPort: c.Reply.SPort, DPort: c.Reply.DPort},
 			SrcNAT:      c.Reply.Dst != c.Orig.Src || c.Reply.DPort != c.Orig.SPort,
@@ -429,7 +435,6 @@ func (ns *nodeState) newTable() *conntrack.Table {
 			Where:       "conntrack -L" + originSuffix(c.Origin),
 		})
 	}
-	return t
 }
 
 // NodeNames returns the node names in snapshot order.

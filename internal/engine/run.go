@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/pktflow/pktflow/internal/conntrack"
 	"github.com/pktflow/pktflow/internal/model"
@@ -86,6 +87,29 @@ type shared struct {
 	// hops and caps are the capacities the next branch's events and
 	// captures start with.
 	hops, caps int
+	// tables are conntrack tables of finished runs, for reuse.
+	tables []*conntrack.Table
+}
+
+// sharedPool keeps shared values between traces: their buffers have
+// grown to the size traces need, and their sizing hints fit the traces
+// the program runs.
+var sharedPool = sync.Pool{New: func() any { return &shared{hops: 64, caps: 12} }}
+
+// reset readies a pooled shared for a new trace. The renderings are
+// dropped (a long-running program traces many different packets); the
+// buffers and sizing hints are kept.
+func (sh *shared) reset(probe string) {
+	sh.probe = probe
+	clear(sh.addrs)
+	clear(sh.tuples)
+	clear(sh.lines)
+	sh.addrs, sh.tuples, sh.lines = sh.addrs[:0], sh.tuples[:0], sh.lines[:0]
+	sh.msg, sh.pend = sh.msg[:0], sh.pend[:0]
+	clear(sh.nf.Steps)
+	sh.nf.Msgs, sh.nf.Steps, sh.nf.Spans = nil, sh.nf.Steps[:0], sh.nf.Spans[:0]
+	// Let the hints shrink again after an unusually long trace.
+	sh.hops, sh.caps = max(64, sh.hops*7/8), max(12, sh.caps*7/8)
 }
 
 type addrText struct {
@@ -169,6 +193,12 @@ func (r *run) finalize() {
 	}
 	r.sh.msg, r.sh.pend = r.msg[:0], r.pend[:0]
 	r.msg, r.pend = nil, nil
+	// The run's conntrack tables are its own and die with it: the next
+	// branch or trace reuses their memory.
+	for _, nt := range r.ct {
+		r.sh.tables = append(r.sh.tables, nt.t)
+	}
+	r.ct = nil
 }
 
 // appendAddr appends an address as fmt's %s prints it.
@@ -212,7 +242,9 @@ const MaxBranches = 1024
 // random (-m statistic --mode random, multipath routes), every branch is
 // traced with its probability: the result then lists them in Branches.
 func (e *Engine) Trace(p Probe) *trace.Trace {
-	sh := &shared{probe: p.String(), hops: 64, caps: 12}
+	sh := sharedPool.Get().(*shared)
+	sh.reset(p.String())
+	defer sharedPool.Put(sh)
 	var branches []*trace.Trace
 	stack := [][]bool{nil}
 	truncated := false
@@ -395,7 +427,14 @@ func (r *run) table(ns *nodeState) *conntrack.Table {
 			return r.ct[i].t
 		}
 	}
-	t := ns.newTable()
+	var t *conntrack.Table
+	if n := len(r.sh.tables); n > 0 {
+		t, r.sh.tables = r.sh.tables[n-1], r.sh.tables[:n-1]
+		t.Reset()
+		ns.fillTable(t)
+	} else {
+		t = ns.newTable()
+	}
 	r.ct = append(r.ct, nodeTable{ns, t})
 	return t
 }
