@@ -84,21 +84,20 @@ type shared struct {
 	msg    []byte
 	pend   []msgSpan
 	nf     netfilter.Scratch
-	// hops and caps are the capacities the next branch's events and
-	// captures start with.
-	hops, caps int
+	// hops and caps are where runs write their events and captures.
+	hops []trace.Event
+	caps []trace.Capture
 	// tables are conntrack tables of finished runs, for reuse.
 	tables []*conntrack.Table
 }
 
 // sharedPool keeps shared values between traces: their buffers have
-// grown to the size traces need, and their sizing hints fit the traces
-// the program runs.
-var sharedPool = sync.Pool{New: func() any { return &shared{hops: 64, caps: 12} }}
+// grown to the size traces need.
+var sharedPool = sync.Pool{New: func() any { return new(shared) }}
 
 // reset readies a pooled shared for a new trace. The renderings are
 // dropped (a long-running program traces many different packets); the
-// buffers and sizing hints are kept.
+// buffers are kept.
 func (sh *shared) reset(probe string) {
 	sh.probe = probe
 	clear(sh.addrs)
@@ -108,8 +107,6 @@ func (sh *shared) reset(probe string) {
 	sh.msg, sh.pend = sh.msg[:0], sh.pend[:0]
 	clear(sh.nf.Steps)
 	sh.nf.Msgs, sh.nf.Steps, sh.nf.Spans = nil, sh.nf.Steps[:0], sh.nf.Spans[:0]
-	// Let the hints shrink again after an unusually long trace.
-	sh.hops, sh.caps = max(64, sh.hops*7/8), max(12, sh.caps*7/8)
 }
 
 type addrText struct {
@@ -183,8 +180,17 @@ func (r *run) emitMsg(ev trace.Event, start int) {
 	r.emit(ev)
 }
 
-// finalize gives the branch's events their messages.
+// finalize gives the branch's events their messages, and the trace its
+// own, exactly sized, copies of the events and captures (the run wrote
+// them into the shared scratch lists, which only grow once).
 func (r *run) finalize() {
+	sh := r.sh
+	hops, caps := r.tr.Hops, r.tr.Captures
+	r.tr.Hops = append(make([]trace.Event, 0, len(hops)), hops...)
+	r.tr.Captures = append(make([]trace.Capture, 0, len(caps)), caps...)
+	clear(hops)
+	clear(caps)
+	sh.hops, sh.caps = hops[:0], caps[:0]
 	if len(r.pend) > 0 {
 		all := string(r.msg)
 		for _, p := range r.pend {
@@ -318,7 +324,7 @@ type choice struct {
 // later ones are taken.
 func (e *Engine) run(p Probe, prefix []bool, sh *shared) *run {
 	r := &run{e: e, probe: p, prefix: prefix, sh: sh, msg: sh.msg, pend: sh.pend,
-		tr: &trace.Trace{Probe: sh.probe, Uncertain: []string{}, Hops: make([]trace.Event, 0, sh.hops), Captures: make([]trace.Capture, 0, sh.caps), Probability: 1}}
+		tr: &trace.Trace{Probe: sh.probe, Uncertain: []string{}, Hops: sh.hops[:0], Captures: sh.caps[:0], Probability: 1}}
 	r.start()
 	if !r.done {
 		if r.dropReason != "" {
@@ -328,9 +334,6 @@ func (e *Engine) run(p Probe, prefix []bool, sh *shared) *run {
 		}
 	}
 	r.finalize()
-	// The branches of a trace mostly take the same number of steps: size
-	// the next one's slices after this one's.
-	sh.hops, sh.caps = max(sh.hops, len(r.tr.Hops)+2), max(sh.caps, len(r.tr.Captures)+1)
 	return r
 }
 
