@@ -17,6 +17,10 @@ const (
 	OutcomeRefused  = "refused"
 	OutcomeNoReply  = "no reply"
 	OutcomeNotSent  = "not sent"
+	// OutcomeRedirect: the only answer a ping got was an ICMP redirect,
+	// which is advice rather than an answer (lab.Ping stops at it): what
+	// the sender finally saw is unknown, and not compared.
+	OutcomeRedirect = "ICMP redirect"
 )
 
 func pingOutcome(answers []packet.Packet, err error) string {
@@ -29,6 +33,9 @@ func pingOutcome(answers []packet.Packet, err error) string {
 		}
 	}
 	if len(answers) > 0 {
+		if answers[0].Proto == packet.ICMP && answers[0].ICMPType == packet.ICMPRedirect {
+			return OutcomeRedirect
+		}
 		return packet.ICMPName(answers[0].ICMPType, answers[0].ICMPCode)
 	}
 	return OutcomeNoReply
@@ -76,7 +83,7 @@ type Assessment struct {
 // INPUT chain dropped, and the converse.
 func Assess(r *Result) Assessment {
 	a := Assessment{Diffs: append([]string(nil), r.Diffs...)}
-	if r.Trace != nil && r.Outcome != "" {
+	if r.Trace != nil && r.Outcome != "" && r.Outcome != OutcomeRedirect {
 		path := r.Trace
 		if r.Path != nil {
 			path = r.Path // the branch the kernel took
