@@ -125,6 +125,8 @@ func TestLabUsage(t *testing.T) {
 		{"verify", "--snapshot", "../../examples/seed", "--format", "xml"},
 		{"verify", "--snapshot", "../../examples/seed", "mayura icmp"},
 		{"verify", "--snapshot", "../../examples/seed", "nosuch icmp 10.0.2.1"},
+		{"conformance", "--seeds", "0"},
+		{"conformance", "--format", "yaml"},
 	} {
 		if code, out, errs := runCLI(args...); code != exitUsage || errs == "" {
 			t.Errorf("%q: exit %d, want %d with a message\n%s%s", args, code, exitUsage, out, errs)
