@@ -188,8 +188,8 @@ func (r *run) finalize() {
 	hops, caps := r.tr.Hops, r.tr.Captures
 	r.tr.Hops = append(make([]trace.Event, 0, len(hops)), hops...)
 	r.tr.Captures = append(make([]trace.Capture, 0, len(caps)), caps...)
-	clear(hops)
-	clear(caps)
+	// Not cleared: the next run overwrites them, and clearing memory
+	// with pointers costs write barriers while the GC runs.
 	sh.hops, sh.caps = hops[:0], caps[:0]
 	if len(r.pend) > 0 {
 		all := string(r.msg)

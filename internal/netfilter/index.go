@@ -43,10 +43,10 @@ func portKey(proto uint8, port uint16) uint32 { return uint32(proto)<<16 | uint3
 // one (-d a.b.c.d/32, not negated). Base matches are pure and -s, the
 // only one evaluated before -d, cannot record anything.
 func dstKey(r *crule, family int) (addr128, bool) {
-	if r.has&bDst == 0 || r.neg&bDst != 0 || !r.dst.full(family) {
+	if r.has&bDst == 0 || r.neg&bDst != 0 || !r.addrs.dst.full(family) {
 		return addr128{}, false
 	}
-	return r.dst.addr, true
+	return r.addrs.dst.addr, true
 }
 
 // portKeys returns the (protocol, destination port) keys a rule requires:

@@ -257,10 +257,12 @@ func (rc *ruleCompiler) compile() ([]crule, error) {
 		}
 	}
 	out := rc.out
+	pairs := make([]addrPair, 0, len(srcM)*len(dstM))
 	for _, s := range srcM {
 		for _, d := range dstM {
 			cr := base
-			cr.src, cr.dst = s, d
+			pairs = append(pairs, addrPair{s, d})
+			cr.addrs = &pairs[len(pairs)-1]
 			out = append(out, cr)
 		}
 	}

@@ -318,10 +318,10 @@ func (w *walker) evalExplain(ch *cchain, r *crule) bool {
 // kernel's ip_packet_match, or 0 when all pass.
 func (r *crule) baseFail(w *walker) uint8 {
 	h := r.has
-	if h&bSrc != 0 && r.src.match(w.src) == (r.neg&bSrc != 0) {
+	if h&bSrc != 0 && r.addrs.src.match(w.src) == (r.neg&bSrc != 0) {
 		return bSrc
 	}
-	if h&bDst != 0 && r.dst.match(w.dst) == (r.neg&bDst != 0) {
+	if h&bDst != 0 && r.addrs.dst.match(w.dst) == (r.neg&bDst != 0) {
 		return bDst
 	}
 	if h&bIn != 0 && r.io.in.match(w.ctx.InIface) == (r.neg&bIn != 0) {
@@ -348,10 +348,10 @@ func (w *walker) baseWhy(b []byte, r *crule, bit uint8, ok bool) []byte {
 	}
 	switch bit {
 	case bSrc:
-		b = verb(r.src.appendText(append(b, "-s "...), w.family), ok)
+		b = verb(r.addrs.src.appendText(append(b, "-s "...), w.family), ok)
 		return appendAddr(append(b, "src "...), w.pkt.Src)
 	case bDst:
-		b = verb(r.dst.appendText(append(b, "-d "...), w.family), ok)
+		b = verb(r.addrs.dst.appendText(append(b, "-d "...), w.family), ok)
 		return appendAddr(append(b, "dst "...), w.pkt.Dst)
 	case bIn:
 		b = verb(r.io.in.appendText(append(b, "-i "...)), ok)
