@@ -81,8 +81,8 @@ type crule struct {
 	// 100k-rule table 10 MB smaller).
 	addrs *addrPair
 	io    *ifacePair
-	mods []matcher
-	tgt  *target
+	mods  []matcher
+	tgt   *target
 }
 
 // Compile compiles a ruleset. A nil ruleset compiles to a Compiled without
