@@ -242,6 +242,7 @@ func compileRules(family int, ct *ctable, t *model.Table) ([][]pendingCheck, []e
 		var checks []pendingCheck
 		var errs []error
 		shared := map[sharedKey]*target{}
+		var pairs []addrPair
 		for _, w := range ws {
 			cc := w.cc
 			cc.rules = make([]crule, 0, len(w.ch.Rules))
@@ -249,7 +250,7 @@ func compileRules(family int, ct *ctable, t *model.Table) ([][]pendingCheck, []e
 				if r == nil {
 					continue
 				}
-				rc := ruleCompiler{family: family, table: ct, chain: cc, r: r, out: cc.rules, shared: shared}
+				rc := ruleCompiler{family: family, table: ct, chain: cc, r: r, out: cc.rules, shared: shared, pairs: &pairs}
 				rules, err := rc.compile()
 				if err != nil {
 					errs = append(errs, err)
@@ -334,7 +335,9 @@ func (t *ctable) markHooks() error {
 		black
 	)
 	// Colors live in the chains (white, the zero value, until visited):
-	// a kube-proxy table has tens of thousands of chains.
+	// a kube-proxy table has tens of thousands of chains. order collects
+	// the chains in the order the search finishes them.
+	var order []*cchain
 	var visit func(c *cchain) error
 	visit = func(c *cchain) error {
 		c.color = grey
@@ -353,6 +356,7 @@ func (t *ctable) markHooks() error {
 			}
 		}
 		c.color = black
+		order = append(order, c)
 		return nil
 	}
 	for h := PreRouting; h <= PostRouting; h++ {
@@ -362,26 +366,23 @@ func (t *ctable) markHooks() error {
 			}
 		}
 	}
-	// No loops: propagate hook bits along jumps (a DAG, so a plain
-	// worklist terminates).
+	// No loops: the chains form a DAG, and the reverse of the order in
+	// which the search finished them puts every chain after all the
+	// chains that jump to it. One pass in that order propagates every
+	// hook's bit along the jumps (rather than one walk per hook).
 	for h := PreRouting; h <= PostRouting; h++ {
-		b := t.hooks[h]
-		if b == nil {
+		if b := t.hooks[h]; b != nil {
+			b.hookMask |= 1 << h
+		}
+	}
+	for i := len(order) - 1; i >= 0; i-- {
+		c := order[i]
+		if c.hookMask == 0 {
 			continue
 		}
-		bit := uint8(1) << h
-		stack := []*cchain{b}
-		for len(stack) > 0 {
-			c := stack[len(stack)-1]
-			stack = stack[:len(stack)-1]
-			if c.hookMask&bit != 0 {
-				continue
-			}
-			c.hookMask |= bit
-			for i := range c.rules {
-				if tg := c.rules[i].tgt; tg.kind == tJump || tg.kind == tGoto {
-					stack = append(stack, tg.chain)
-				}
+		for j := range c.rules {
+			if tg := c.rules[j].tgt; tg.kind == tJump || tg.kind == tGoto {
+				tg.chain.hookMask |= c.hookMask
 			}
 		}
 	}

@@ -27,6 +27,22 @@ type ruleCompiler struct {
 	shared map[sharedKey]*target
 	// out is the chain's compiled rules so far: compile appends to it.
 	out []crule
+	// pairs hands out rules' addrPairs a block at a time (nil: one
+	// allocation each).
+	pairs *[]addrPair
+}
+
+// takePairs returns room for n addrPairs (length 0, capacity n).
+func (rc *ruleCompiler) takePairs(n int) []addrPair {
+	if rc.pairs == nil {
+		return make([]addrPair, 0, n)
+	}
+	free := *rc.pairs
+	if cap(free)-len(free) < n {
+		free = make([]addrPair, 0, max(n, 256))
+	}
+	*rc.pairs = free[:len(free)+n]
+	return free[len(free) : len(free) : len(free)+n]
 }
 
 // optName returns an option name without its leading dashes.
@@ -257,7 +273,7 @@ func (rc *ruleCompiler) compile() ([]crule, error) {
 		}
 	}
 	out := rc.out
-	pairs := make([]addrPair, 0, len(srcM)*len(dstM))
+	pairs := rc.takePairs(len(srcM) * len(dstM))
 	for _, s := range srcM {
 		for _, d := range dstM {
 			cr := base
