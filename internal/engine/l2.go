@@ -478,7 +478,8 @@ func (r *run) brNetfilter(c *pctx, br, in, out string) bool {
 
 // recvFrame is a frame arriving on a device from its wire.
 func (r *run) recvFrame(ns *nodeState, dev string, p packet.Packet, mac, leg string) {
-	c := &pctx{ns: ns, pkt: p, leg: leg, iif: dev}
+	c := r.newCtx()
+	*c = pctx{ns: ns, pkt: p, leg: leg, iif: dev}
 	if !r.step(c) {
 		return
 	}

@@ -71,11 +71,13 @@ func (r *run) originate(c *pctx) {
 	}
 	c.locallyGenerated = true
 	q := route.Query{Dst: c.pkt.Dst, Src: c.pkt.Src, Proto: c.pkt.Proto, SPort: c.pkt.SPort, DPort: c.pkt.DPort}
-	res := c.ns.fib.Lookup(q)
-	r.pickNexthop(c, &res)
-	r.routeEvent(c, &res, "output route")
+	// The run's own Result (see run.result): c.rt keeps pointing at it.
+	res := r.result()
+	*res = c.ns.fib.Lookup(q)
+	r.pickNexthop(c, res)
+	r.routeEvent(c, res, "output route")
 	if res.Err != "" {
-		r.drop(c, "", fmt.Sprintf("no usable route to %s (%s): the sender gets an error and nothing is sent", c.pkt.Dst, res.Err), routeOrigin(&res))
+		r.drop(c, "", fmt.Sprintf("no usable route to %s (%s): the sender gets an error and nothing is sent", c.pkt.Dst, res.Err), routeOrigin(res))
 		return
 	}
 	if !c.pkt.Src.IsValid() {
@@ -92,7 +94,7 @@ func (r *run) originate(c *pctx) {
 	if c.pkt.TTL == 0 {
 		c.pkt.TTL = c.ns.initialTTL(c.pkt.Is6())
 	}
-	c.rt, c.oif = &res, res.Dev
+	c.rt, c.oif = res, res.Dev
 	c.local = res.Type == model.RouteLocal
 	reroute := func() bool {
 		q.Dst, q.Src, q.Mark = c.pkt.Dst, c.pkt.Src, c.mark
@@ -188,23 +190,23 @@ func (r *run) ipRcv(c *pctx) {
 	if c.viaBridgeNF {
 		r.capture(c, c.iif, "in")
 	}
-	var res route.Result
+	res := r.result()
 	if c.ns.isLocal(c.pkt.Dst) {
 		dev, _ := c.ns.fib.IsLocal(c.pkt.Dst)
-		res = route.Result{Type: model.RouteLocal, Dev: dev, Why: r.addr(c.pkt.Dst) + " is a local address"}
+		*res = route.Result{Type: model.RouteLocal, Dev: dev, Why: r.addr(c.pkt.Dst) + " is a local address"}
 		if c.ns.external && dev == "" {
 			res.Why = r.addr(c.pkt.Dst) + " is in a range this external node owns"
 		}
 	} else {
-		res = c.ns.fib.Lookup(route.Query{Dst: c.pkt.Dst, Src: c.pkt.Src, IIF: c.iif, Mark: c.mark, Proto: c.pkt.Proto, SPort: c.pkt.SPort, DPort: c.pkt.DPort})
-		r.pickNexthop(c, &res)
+		*res = c.ns.fib.Lookup(route.Query{Dst: c.pkt.Dst, Src: c.pkt.Src, IIF: c.iif, Mark: c.mark, Proto: c.pkt.Proto, SPort: c.pkt.SPort, DPort: c.pkt.DPort})
+		r.pickNexthop(c, res)
 	}
-	c.rt = &res
+	c.rt = res
 	if c.iif != "lo" && !c.pkt.Is6() && !r.rpFilter(c) {
 		return
 	}
 	if res.Type == model.RouteLocal {
-		r.routeEvent(c, &res, "input route: deliver locally")
+		r.routeEvent(c, res, "input route: deliver locally")
 		c.local = true
 		if !r.hook(c, netfilter.Input, nil) {
 			return
@@ -212,7 +214,7 @@ func (r *run) ipRcv(c *pctx) {
 		r.deliver(c)
 		return
 	}
-	r.forward(c, &res)
+	r.forward(c, res)
 }
 
 // rpFilter is the reverse-path check of fib_validate_source: with
@@ -368,7 +370,8 @@ func (r *run) deliver(c *pctx) {
 		r.finish(trace.Answered, "delivered to "+c.ns.n.Name)
 		return
 	}
-	nc := &pctx{ns: c.ns, pkt: ans, leg: leg}
+	nc := r.newCtx()
+	*nc = pctx{ns: c.ns, pkt: ans, leg: leg}
 	if leg == trace.LegError {
 		// The kernel's reset belongs to the connection it refuses.
 		nc.ent, nc.reply, nc.state, nc.tracked = c.ent, !c.reply, netfilter.CTEstablished, c.ent != nil

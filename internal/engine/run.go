@@ -89,6 +89,47 @@ type shared struct {
 	caps []trace.Capture
 	// tables are conntrack tables of finished runs, for reuse.
 	tables []*conntrack.Table
+	// ctxs and results hand out a run's packet contexts and routing
+	// results; each run starts them over (nothing of a finished run
+	// points into them: the trace holds copies).
+	ctxs    slab[pctx]
+	results slab[route.Result]
+}
+
+// slab hands out values from blocks kept for the next run: a run makes
+// a dozen packet contexts and routing results, which need no garbage
+// collection of their own.
+type slab[T any] struct {
+	blocks [][]T
+	b, i   int
+}
+
+// get returns a value, holding whatever it held last: callers assign it
+// whole.
+func (s *slab[T]) get() *T {
+	for {
+		if s.b == len(s.blocks) {
+			s.blocks = append(s.blocks, make([]T, 16))
+		}
+		if blk := s.blocks[s.b]; s.i < len(blk) {
+			s.i++
+			return &blk[s.i-1]
+		}
+		s.b, s.i = s.b+1, 0
+	}
+}
+
+// restart makes every value available again.
+func (s *slab[T]) restart() { s.b, s.i = 0, 0 }
+
+// newCtx returns a packet context for the run, to be assigned whole.
+func (r *run) newCtx() *pctx { return r.sh.ctxs.get() }
+
+// result returns a zero routing result for the run.
+func (r *run) result() *route.Result {
+	res := r.sh.results.get()
+	*res = route.Result{}
+	return res
 }
 
 // sharedPool keeps shared values between traces: their buffers have
@@ -323,6 +364,8 @@ type choice struct {
 // run traces one branch: the first len(prefix) random choices are forced,
 // later ones are taken.
 func (e *Engine) run(p Probe, prefix []bool, sh *shared) *run {
+	sh.ctxs.restart()
+	sh.results.restart()
 	r := &run{e: e, probe: p, prefix: prefix, sh: sh, msg: sh.msg, pend: sh.pend,
 		tr: &trace.Trace{Probe: sh.probe, Uncertain: []string{}, Hops: sh.hops[:0], Captures: sh.caps[:0], Probability: 1}}
 	r.start()
@@ -420,7 +463,9 @@ func (r *run) start() {
 		r.recvFrame(ns, p.FromIface, pkt, ns.mac(p.FromIface), trace.LegRequest)
 		return
 	}
-	r.originate(&pctx{ns: ns, pkt: pkt, leg: trace.LegRequest, locallyGenerated: true})
+	c := r.newCtx()
+	*c = pctx{ns: ns, pkt: pkt, leg: trace.LegRequest, locallyGenerated: true}
+	r.originate(c)
 }
 
 // table returns the node's conntrack table for this run, made on first use.
