@@ -144,11 +144,39 @@ func (r *run) setupBinding(c *pctx, h netfilter.Hook, m manip, res netfilter.Res
 		nt.SPort = r.freePort(c, nt, m, 1024, 65535)
 		r.uncertain(c.ns, fmt.Sprintf("source port %d is already used by another connection to the same place: the kernel picks another free port; pktflow uses %d", old, nt.SPort))
 	}
+	if (n.Random || n.RandomFully) && (c.pkt.HasPorts() || nt.Proto == packet.ICMP || nt.Proto == packet.ICMPv6) {
+		// With --random or --random-fully the kernel never keeps the
+		// original port or echo id, even when it is free
+		// (NF_NAT_RANGE_PROTO_RANDOM_ALL): it draws one.
+		port := nt.SPort
+		if m == manipDst {
+			port = nt.DPort
+		}
+		flag := "--random"
+		if n.RandomFully {
+			flag = "--random-fully"
+		}
+		r.uncertain(c.ns, fmt.Sprintf("%s with %s: the kernel picks the %s port at random; pktflow shows %d", natName(n.Kind), flag, map[manip]string{manipSrc: "source", manipDst: "destination"}[m], port))
+	}
 	if nt.Proto == packet.ICMP || nt.Proto == packet.ICMPv6 {
 		nt.DPort = nt.SPort
 	}
 	r.bind(c, h, m, curr, nt, why, res)
 	return true
+}
+
+func natName(k netfilter.NATKind) string {
+	switch k {
+	case netfilter.DNAT:
+		return "DNAT"
+	case netfilter.SNAT:
+		return "SNAT"
+	case netfilter.Masquerade:
+		return "MASQUERADE"
+	case netfilter.Redirect:
+		return "REDIRECT"
+	}
+	return "NAT"
 }
 
 // nullBinding is what the kernel does when no nat rule matched: keep the
