@@ -19,6 +19,9 @@ import (
 type Compiled struct {
 	family int
 	tables map[string]*ctable
+	// known holds the five tables iptables has by their index in
+	// tableNames: a walk looks its table up without hashing the name.
+	known [len(tableNames)]*ctable
 	// noIndex turns the chain index off (for tests and benchmarks that
 	// compare indexed and rule-by-rule evaluation).
 	noIndex atomic.Bool
@@ -119,6 +122,9 @@ func Compile(rs *model.Ruleset) (*Compiled, error) {
 		ct, terrs := compileTable(c.family, t)
 		errs = append(errs, terrs...)
 		c.tables[t.Name] = ct
+		if i := tableIndex(t.Name); i >= 0 {
+			c.known[i] = ct
+		}
 	}
 	if len(errs) > 0 {
 		if len(errs) > 20 {
@@ -131,8 +137,35 @@ func Compile(rs *model.Ruleset) (*Compiled, error) {
 
 // HasTable reports whether the ruleset has the named table.
 func (c *Compiled) HasTable(table string) bool {
-	_, ok := c.tables[table]
-	return ok
+	return c.table(table) != nil
+}
+
+// tableNames are the tables iptables knows.
+var tableNames = [...]string{"raw", "mangle", "nat", "filter", "security"}
+
+// tableIndex is a name's index in tableNames, or -1.
+func tableIndex(name string) int {
+	switch name {
+	case "raw":
+		return 0
+	case "mangle":
+		return 1
+	case "nat":
+		return 2
+	case "filter":
+		return 3
+	case "security":
+		return 4
+	}
+	return -1
+}
+
+// table returns the named table, or nil.
+func (c *Compiled) table(name string) *ctable {
+	if i := tableIndex(name); i >= 0 {
+		return c.known[i]
+	}
+	return c.tables[name]
 }
 
 // Family returns 4 or 6.

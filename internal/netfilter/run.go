@@ -152,7 +152,7 @@ var walkerPool = sync.Pool{New: func() any { return new(walker) }}
 var emptyPacket packet.Packet
 
 func (c *Compiled) run(table string, hook Hook, ctx *Ctx, checks *[]RuleCheck, useIndex bool, s *Scratch) Result {
-	t := c.tables[table]
+	t := c.table(table)
 	if s != nil {
 		s.Steps, s.Spans = s.Steps[:0], s.Spans[:0]
 	}
