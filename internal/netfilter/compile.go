@@ -194,6 +194,7 @@ type pendingCheck struct {
 func compileTable(family int, t *model.Table) (*ctable, []error) {
 	ct := &ctable{name: t.Name, chains: make(map[string]*cchain, len(t.Chains))}
 	var errs []error
+	var slab []cchain
 	for _, ch := range t.Chains {
 		if ch == nil {
 			continue
@@ -202,7 +203,14 @@ func compileTable(family int, t *model.Table) (*ctable, []error) {
 			errs = append(errs, ingest.Errorf(ch.Origin.File, ch.Origin.Line, ch.Origin.Text, "chain %s is declared twice in table %s: expected each chain once", ch.Name, t.Name))
 			continue
 		}
-		cc := &cchain{name: ch.Name, table: t.Name, builtin: ch.Builtin, model: ch}
+		// The table's chains come from one array: a kube-proxy table
+		// has tens of thousands.
+		if len(slab) == 0 {
+			slab = make([]cchain, len(t.Chains))
+		}
+		cc := &slab[0]
+		slab = slab[1:]
+		*cc = cchain{name: ch.Name, table: t.Name, builtin: ch.Builtin, model: ch}
 		if h, ok := hookOfChain(ch.Name); ok {
 			cc.builtin = true
 			ct.hooks[h] = cc
