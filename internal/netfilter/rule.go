@@ -39,7 +39,8 @@ func (rc *ruleCompiler) takePairs(n int) []addrPair {
 	}
 	free := *rc.pairs
 	if cap(free)-len(free) < n {
-		free = make([]addrPair, 0, max(n, 256))
+		// Blocks double from 8 to 256 pairs: small tables stay small.
+		free = make([]addrPair, 0, max(n, min(max(2*cap(free), 8), 256)))
 	}
 	*rc.pairs = free[:len(free)+n]
 	return free[len(free) : len(free) : len(free)+n]
