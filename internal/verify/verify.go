@@ -55,6 +55,7 @@ var Settle = 300 * time.Millisecond
 // engine is given the identifier the kernel actually used.
 func Check(ctx context.Context, l *lab.Lab, e *engine.Engine, p engine.Probe) (*Result, error) {
 	res := &Result{Probe: p}
+	Reset(ctx, l)
 	pkts, err := l.Capture(ctx, l.AllInterfaces(), func() error {
 		res.Outcome, res.SendErr = send(ctx, l, p)
 		return nil
@@ -78,6 +79,22 @@ func Check(ctx context.Context, l *lab.Lab, e *engine.Engine, p engine.Probe) (*
 	res.Path, res.Diffs = comparePaths(res.Trace, pkts)
 	res.Agreed = len(res.Diffs) == 0 && len(res.Trace.Uncertain) == 0
 	return res, nil
+}
+
+// Reset puts the lab's dynamic state back to what the snapshot describes
+// before a probe: it forgets the connections and the learned neighbours
+// earlier probes left behind (permanent entries from the snapshot stay),
+// since the engine knows only the snapshot. Without it a probe's result
+// could depend on the ones before it: a clashing NAT port, an
+// ESTABLISHED state, or br_netfilter bridging a DNATed frame directly
+// once the neighbour is cached. Failures are ignored: a node without the
+// conntrack tool simply keeps its table.
+func Reset(ctx context.Context, l *lab.Lab) {
+	for _, n := range l.Snapshot().Nodes {
+		l.Exec(ctx, n.Name, "ip", "neigh", "flush", "all")
+		l.Exec(ctx, n.Name, "ip", "-6", "neigh", "flush", "all")
+		l.Exec(ctx, n.Name, "conntrack", "-F")
+	}
 }
 
 // send performs the probe as a program on the node would, and says what
