@@ -45,6 +45,8 @@ const (
 	bugBridgedDNAT = "br_netfilter bridged DNAT: pktflow always shows the frame on the bridge device; the kernel bridges it port to port once the neighbour entry is connected with a cached header, so the capture depends on timing (Docker hairpin, kube-proxy same-node endpoints)"
 	// testdata/engine-bugs/icmp-redirect
 	bugRedirect = "ICMP redirects: a router forwarding a packet back out of the interface it came in on, to a next hop on the sender's subnet, sends the sender an ICMP redirect; pktflow never predicts one"
+	// testdata/engine-bugs/source-policy-routing
+	bugSourceRule = "TCP/UDP sockets are routed again once their source is chosen (ip_route_connect), so \"from SRC\" ip rules apply to them; pktflow routes once without a source"
 )
 
 // knownEngineBugs lists the CI seeds whose scenarios disagree (or may,
