@@ -410,11 +410,24 @@ func (ns *nodeState) brNF(p *packet.Packet) (bool, string) {
 func (r *run) bridgedDNAT(c *pctx, br string) {
 	ns := c.ns
 	r.note(c.leg, ns, br, fmt.Sprintf("br_netfilter: DNAT to %s, an address behind %s itself: the kernel bridges the frame instead of routing it", c.pkt.Dst, br))
-	r.capture(c, br, "out")
+	// br_nf_pre_routing_finish_bridge: with a neighbour entry already
+	// used in this exchange (connected, its header cached) the frame goes
+	// straight to the bridge's forwarding; otherwise it goes out through
+	// the neighbour code on the bridge device, where tcpdump sees it.
+	fast := r.neighCached(ns, br, c.pkt.Dst)
 	mac, ok, why := r.resolve(c, br, c.pkt.Dst)
 	if !ok {
 		r.drop(c, br, why, nil)
 		return
+	}
+	if !fast {
+		for _, nb := range ns.n.Neighbors {
+			if st := strings.ToUpper(nb.State); nb.Addr == c.pkt.Dst && nb.Dev == br && (st == "PERMANENT" || st == "REACHABLE" || st == "NOARP") {
+				r.uncertain(ns, fmt.Sprintf("the neighbor entry for %s on %s is %s: if earlier traffic already cached its header, the kernel bridges the DNATed frame directly and tcpdump on %s does not see it; pktflow assumes it has not", c.pkt.Dst, br, st, br))
+			}
+		}
+		r.capture(c, br, "out")
+		r.neighUsed(ns, br, c.pkt.Dst)
 	}
 	out := r.portToward(ns, br, mac, "")
 	if out == "" {
@@ -438,6 +451,27 @@ func (r *run) bridgedDNAT(c *pctx, br string) {
 	}
 	r.capture(c, out, "out")
 	r.crossWire(c, out, mac)
+}
+
+// neighKey names a neighbour entry a run has used.
+type neighKey struct {
+	node, dev string
+	addr      netip.Addr
+}
+
+// neighUsed records that the node sent to addr through dev: from then on
+// the kernel's neighbour entry is resolved and its header cached (the
+// snapshot's own entries are taken as not yet used, as after a fresh
+// start of the flow).
+func (r *run) neighUsed(ns *nodeState, dev string, addr netip.Addr) {
+	if r.neigh == nil {
+		r.neigh = map[neighKey]bool{}
+	}
+	r.neigh[neighKey{ns.n.Name, dev, addr}] = true
+}
+
+func (r *run) neighCached(ns *nodeState, dev string, addr netip.Addr) bool {
+	return r.neigh[neighKey{ns.n.Name, dev, addr}]
 }
 
 // brNetfilter runs iptables on a frame the bridge forwards between two of

@@ -90,6 +90,17 @@ func (r *run) originate(c *pctx) {
 		r.msg = append(appendAddr(append(r.msg, "source address "...), res.Src), " chosen for "...)
 		r.msg = append(r.msg, res.Dev...)
 		r.emitMsg(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Iface: res.Dev, Kind: trace.EvNote}, m)
+		if (c.pkt.Proto == packet.TCP || c.pkt.Proto == packet.UDP) && len(c.ns.n.Rules) > 0 && c.leg == trace.LegRequest {
+			// A TCP or UDP socket's connect() routes again once the source
+			// is chosen (ip_route_connect), so "from SRC" ip rules apply
+			// to its packets.
+			q.Src = c.pkt.Src
+			if again := c.ns.fib.Lookup(q); again.Err == "" && (again.Table != res.Table || again.Dev != res.Dev || again.Via != res.Via) {
+				*res = again
+				r.pickNexthop(c, res)
+				r.routeEvent(c, res, "routed again with the chosen source, as connect() does")
+			}
+		}
 	}
 	if c.pkt.TTL == 0 {
 		c.pkt.TTL = c.ns.initialTTL(c.pkt.Is6())
@@ -160,6 +171,7 @@ func (r *run) transmit(c *pctx) {
 		}
 		return
 	}
+	r.neighUsed(c.ns, c.oif, nh)
 	r.capture(c, c.oif, "out")
 	r.sendFrame(c, c.oif, mac)
 }

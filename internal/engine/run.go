@@ -41,6 +41,8 @@ type run struct {
 	deliveredTo string
 	// errMTU is the MTU a fragmentation-needed error reports.
 	errMTU uint16
+	// neigh holds the neighbour entries this run has used.
+	neigh map[neighKey]bool
 	// prefix forces the first random choices; choices records them all.
 	prefix  []bool
 	choices []choice
