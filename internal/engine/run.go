@@ -96,6 +96,8 @@ type shared struct {
 	// points into them: the trace holds copies).
 	ctxs    slab[pctx]
 	results slab[route.Result]
+	// run is the branch being traced (see Engine.run).
+	run run
 }
 
 // slab hands out values from blocks kept for the next run: a run makes
@@ -368,7 +370,11 @@ type choice struct {
 func (e *Engine) run(p Probe, prefix []bool, sh *shared) *run {
 	sh.ctxs.restart()
 	sh.results.restart()
-	r := &run{e: e, probe: p, prefix: prefix, sh: sh, msg: sh.msg, pend: sh.pend,
+	// The run itself is the shared one, reset: the caller is done with
+	// the previous branch's run (it took its trace and choices) before it
+	// starts the next. The choice callback, bound to it, is kept.
+	r := &sh.run
+	*r = run{e: e, probe: p, prefix: prefix, sh: sh, msg: sh.msg, pend: sh.pend, chooseFn: r.chooseFn, choices: r.choices[:0],
 		tr: &trace.Trace{Probe: sh.probe, Uncertain: []string{}, Hops: sh.hops[:0], Captures: sh.caps[:0], Probability: 1}}
 	r.start()
 	if !r.done {
