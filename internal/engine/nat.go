@@ -39,6 +39,12 @@ func (r *run) natStage(c *pctx, h netfilter.Hook) bool {
 	}
 	m := manipOf(h)
 	e := c.ent
+	if c.state == netfilter.CTRelated && c.pkt.Proto == packet.ICMP && c.pkt.ICMPType == packet.ICMPRedirect && (e.SrcNAT || e.DstNAT) {
+		// nf_nat_icmp_reply_translation: a redirect about a translated
+		// connection would teach hosts to bypass the translation.
+		r.drop(c, c.iif, "NAT drops an ICMP redirect about a translated connection", nil)
+		return false
+	}
 	if c.state == netfilter.CTRelated && c.pkt.IsICMPError() {
 		r.icmpReplyTranslation(c, h, m)
 		return true

@@ -151,7 +151,7 @@ func (r *run) transmit(c *pctx) {
 		r.ipRcv(c)
 		return
 	}
-	if r.probe.FromIface != "" && c.leg != trace.LegRequest && c.ns.n.Name == r.probe.From && c.oif == r.probe.FromIface {
+	if r.probe.FromIface != "" && c.leg != trace.LegRequest && c.leg != trace.LegRedirect && c.ns.n.Name == r.probe.From && c.oif == r.probe.FromIface {
 		r.capture(c, c.oif, "out")
 		r.arrived(c, fmt.Sprintf("leaves %s toward the sender outside the snapshot", c.oif))
 		return
@@ -266,6 +266,37 @@ func usesDev(res *route.Result, dev string) bool {
 	return false
 }
 
+// maybeRedirect sends the ICMP redirect ip_forward sends before the
+// FORWARD hook when a packet leaves by the device it came in on and its
+// source is directly connected there (send_redirects, on by default):
+// the sender could have used the next hop itself. The request is forwarded
+// all the same; the redirect is traced on the side.
+func (r *run) maybeRedirect(c *pctx, res *route.Result) {
+	if c.pkt.Is6() || c.ns.external || res.Dev != c.iif || c.leg != trace.LegRequest || c.pkt.IsICMPError() {
+		return
+	}
+	if v, ok := c.ns.sysctl("net.ipv4.conf.all.send_redirects"); ok && v.Value == "0" {
+		if v, ok := c.ns.sysctl("net.ipv4.conf." + c.iif + ".send_redirects"); !ok || v.Value == "0" {
+			return
+		}
+	}
+	rev := c.ns.fib.Lookup(route.Query{Dst: c.pkt.Src, Mark: c.mark})
+	if rev.Err != "" || rev.Via.IsValid() || rev.Dev != c.iif || rev.Type != model.RouteUnicast {
+		return // the source is not directly connected on this device
+	}
+	gw := res.NextHop(c.pkt.Dst)
+	inner := c.pkt
+	inner.Inner = nil
+	e := packet.Packet{Dst: c.pkt.Src, Proto: packet.ICMP, ICMPType: packet.ICMPRedirect, ICMPCode: 1, ICMPGateway: gw, Inner: &inner}
+	e.Len = min(8+ipLen(&inner), 576-20)
+	nc := &pctx{ns: c.ns, pkt: e, leg: trace.LegRedirect, ent: c.ent, reply: !c.reply, state: netfilter.CTRelated, tracked: c.ent != nil}
+	r.emit(trace.Event{Leg: trace.LegRedirect, Node: c.ns.n.Name, Iface: c.iif, Kind: trace.EvNote,
+		Message: fmt.Sprintf("%s forwards the packet back out of %s, where its source %s is directly connected: it sends the sender an ICMP redirect to %s (send_redirects) and forwards the packet anyway", c.ns.n.Name, c.iif, c.pkt.Src, gw)})
+	saved, savedFate := r.dropReason, r.fate
+	r.originate(nc)
+	r.dropReason, r.fate = saved, savedFate
+}
+
 // forward is ip_forward: forwarding must be on for the input device, the
 // route must be usable, TTL must stay above zero; then FORWARD and
 // POSTROUTING.
@@ -315,6 +346,7 @@ func (r *run) forward(c *pctx, res *route.Result) {
 		c.pkt.TTL--
 	}
 	c.oif = res.Dev
+	r.maybeRedirect(c, res)
 	if !r.hook(c, netfilter.Forward, nil) {
 		return
 	}
@@ -329,6 +361,11 @@ func (r *run) forward(c *pctx, res *route.Result) {
 // trace.
 func (r *run) deliver(c *pctx) {
 	p := &c.pkt
+	if c.leg == trace.LegRedirect {
+		r.emit(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Iface: c.iif, Kind: trace.EvDeliver,
+			Message: fmt.Sprintf("the redirect is delivered: %s learns to send to %s by %s directly (accept_redirects), which changes later packets, not this one", c.ns.n.Name, c.pkt.Inner.Dst, c.pkt.ICMPGateway)})
+		return
+	}
 	if c.leg != trace.LegRequest {
 		if r.probe.FromIface == "" && c.ns.n.Name == r.probe.From {
 			r.arrived(c, "delivered to the sender")

@@ -71,6 +71,8 @@ type Packet struct {
 	ICMPID, ICMPSeq uint16
 	// MTU carried by a fragmentation-needed / packet-too-big error.
 	ICMPMTU uint16
+	// ICMPGateway is the better next hop an ICMP redirect names.
+	ICMPGateway netip.Addr
 	TTL     uint8
 	DF      bool
 	// Len is the length tcpdump prints after "length": the ICMP message

@@ -180,6 +180,13 @@ func icmpBody(p *Packet) string {
 			return "ip reassembly time exceeded"
 		}
 		return "time exceeded in-transit"
+	case ICMPRedirect:
+		dst := "?"
+		if p.Inner != nil {
+			dst = p.Inner.Dst.String()
+		}
+		kind := map[uint8]string{0: "net", 1: "host", 2: "tos net", 3: "tos host"}[p.ICMPCode]
+		return fmt.Sprintf("redirect %s to %s %s", dst, kind, p.ICMPGateway)
 	case ICMPDestUnreach:
 		in := p.Inner
 		dst := "?"

@@ -14,6 +14,9 @@ const (
 	LegRequest = "request"
 	LegReply   = "reply"
 	LegError   = "error" // an ICMP error or TCP reset sent back toward the sender
+	// LegRedirect is an ICMP redirect a router sends the sender on the
+	// side while it forwards the request anyway.
+	LegRedirect = "redirect"
 )
 
 // Verdicts of a trace.
