@@ -73,8 +73,8 @@ type Packet struct {
 	ICMPMTU uint16
 	// ICMPGateway is the better next hop an ICMP redirect names.
 	ICMPGateway netip.Addr
-	TTL     uint8
-	DF      bool
+	TTL         uint8
+	DF          bool
 	// Len is the length tcpdump prints after "length": the ICMP message
 	// length for ICMP, the payload length for TCP and UDP.
 	Len int
