@@ -414,17 +414,24 @@ func (r *run) bridgedDNAT(c *pctx, br string) {
 	// used in this exchange (connected, its header cached) the frame goes
 	// straight to the bridge's forwarding; otherwise it goes out through
 	// the neighbour code on the bridge device, where tcpdump sees it.
-	fast := r.neighCached(ns, br, c.pkt.Dst)
+	// Observed on the kernel: an entry the snapshot already has in a
+	// connected state (permanent, reachable) is fast once this exchange
+	// has used it; one learned during the exchange is not yet.
+	connected := ""
+	for _, nb := range ns.n.Neighbors {
+		if st := strings.ToUpper(nb.State); nb.Addr == c.pkt.Dst && nb.Dev == br && (st == "PERMANENT" || st == "REACHABLE" || st == "NOARP") {
+			connected = st
+		}
+	}
+	fast := connected != "" && r.neighCached(ns, br, c.pkt.Dst)
 	mac, ok, why := r.resolve(c, br, c.pkt.Dst)
 	if !ok {
 		r.drop(c, br, why, nil)
 		return
 	}
 	if !fast {
-		for _, nb := range ns.n.Neighbors {
-			if st := strings.ToUpper(nb.State); nb.Addr == c.pkt.Dst && nb.Dev == br && (st == "PERMANENT" || st == "REACHABLE" || st == "NOARP") {
-				r.uncertain(ns, fmt.Sprintf("the neighbor entry for %s on %s is %s: if earlier traffic already cached its header, the kernel bridges the DNATed frame directly and tcpdump on %s does not see it; pktflow assumes it has not", c.pkt.Dst, br, st, br))
-			}
+		if connected != "" {
+			r.uncertain(ns, fmt.Sprintf("the neighbor entry for %s on %s is %s: if earlier traffic already cached its header, the kernel bridges the DNATed frame directly and tcpdump on %s does not see it; pktflow assumes it has not", c.pkt.Dst, br, connected, br))
 		}
 		r.capture(c, br, "out")
 		r.neighUsed(ns, br, c.pkt.Dst)
