@@ -86,14 +86,19 @@ func Check(ctx context.Context, l *lab.Lab, e *engine.Engine, p engine.Probe) (*
 // earlier probes left behind (permanent entries from the snapshot stay),
 // since the engine knows only the snapshot. Without it a probe's result
 // could depend on the ones before it: a clashing NAT port, an
-// ESTABLISHED state, or br_netfilter bridging a DNATed frame directly
-// once the neighbour is cached. Failures are ignored: a node without the
-// conntrack tool simply keeps its table.
+// ESTABLISHED state, br_netfilter bridging a DNATed frame directly
+// once the neighbour is cached, or a host sending straight to where an
+// earlier ICMP redirect told it to. Failures are ignored: a node without
+// the conntrack tool simply keeps its table.
 func Reset(ctx context.Context, l *lab.Lab) {
 	for _, n := range l.Snapshot().Nodes {
 		l.Exec(ctx, n.Name, "ip", "neigh", "flush", "all")
 		l.Exec(ctx, n.Name, "ip", "-6", "neigh", "flush", "all")
 		l.Exec(ctx, n.Name, "conntrack", "-F")
+		// Route exceptions learned from ICMP redirects and PMTU (the
+		// route cache's flush also bumps their generation).
+		l.Exec(ctx, n.Name, "ip", "route", "flush", "cache")
+		l.Exec(ctx, n.Name, "ip", "-6", "route", "flush", "cache")
 	}
 }
 
