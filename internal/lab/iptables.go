@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/pktflow/pktflow/internal/ingest/iptsave"
 	"github.com/pktflow/pktflow/internal/model"
 )
 
@@ -59,46 +60,4 @@ func ruleLine(chain string, r *model.Rule) string {
 }
 
 // RuleText regenerates a rule's "-A" line from its parsed parts.
-func RuleText(chain string, r *model.Rule) string {
-	if r.Chain != "" {
-		chain = r.Chain
-	}
-	parts := []string{"-A", chain}
-	opt := func(o model.Option) {
-		if o.Negate {
-			parts = append(parts, "!")
-		}
-		parts = append(parts, o.Name)
-		for _, a := range o.Args {
-			parts = append(parts, quoteArg(a))
-		}
-	}
-	for _, m := range r.Matches {
-		if m.Module != "" {
-			parts = append(parts, "-m", m.Module)
-		}
-		for _, o := range m.Options {
-			opt(o)
-		}
-	}
-	if r.Target != "" {
-		if r.Goto {
-			parts = append(parts, "-g", r.Target)
-		} else {
-			parts = append(parts, "-j", r.Target)
-		}
-		for _, o := range r.TargetOpts {
-			opt(o)
-		}
-	}
-	return strings.Join(parts, " ")
-}
-
-// quoteArg quotes an argument as iptables-save does (comments, log
-// prefixes with spaces).
-func quoteArg(a string) string {
-	if a != "" && !strings.ContainsAny(a, " \t\"'") {
-		return a
-	}
-	return `"` + strings.ReplaceAll(a, `"`, `\"`) + `"`
-}
+func RuleText(chain string, r *model.Rule) string { return iptsave.RuleText(chain, r) }

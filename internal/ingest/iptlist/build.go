@@ -326,34 +326,4 @@ func ResolveInterfaces(rs *model.Ruleset, has func(name string) bool) {
 // SaveText renders a rule as the "-A" line iptables-save would print for
 // it (for tests, and for messages that show what a listing line was read
 // as).
-func SaveText(r *model.Rule) string {
-	parts := []string{"-A", r.Chain}
-	opt := func(o model.Option) {
-		if o.Negate {
-			parts = append(parts, "!")
-		}
-		parts = append(parts, o.Name)
-		for _, a := range o.Args {
-			parts = append(parts, quote(a))
-		}
-	}
-	for _, m := range r.Matches {
-		if m.Module != "" {
-			parts = append(parts, "-m", m.Module)
-		}
-		for _, o := range m.Options {
-			opt(o)
-		}
-	}
-	if r.Target != "" {
-		if r.Goto {
-			parts = append(parts, "-g", r.Target)
-		} else {
-			parts = append(parts, "-j", r.Target)
-		}
-		for _, o := range r.TargetOpts {
-			opt(o)
-		}
-	}
-	return strings.Join(parts, " ")
-}
+func SaveText(r *model.Rule) string { return iptsave.RuleText("", r) }

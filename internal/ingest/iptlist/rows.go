@@ -3,6 +3,7 @@ package iptlist
 import (
 	"errors"
 	"fmt"
+	"github.com/pktflow/pktflow/internal/ingest/iptsave"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -238,13 +239,7 @@ func (x *extras) flushUnknown() {
 	x.lossy = append(x.lossy, fmt.Sprintf("the listing's %q could not be read back into a match", text))
 }
 
-func quote(s string) string {
-	if s != "" && !strings.ContainsAny(s, " \t\"'\\") {
-		return s
-	}
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, `'`, `\'`)
-	return `"` + r.Replace(s) + `"`
-}
+func quote(s string) string { return iptsave.Quote(s) }
 
 // knownTarget reports whether the parser reads what the target prints: an
 // extension it knows, or a jump to a chain (which prints nothing).

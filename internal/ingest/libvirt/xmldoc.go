@@ -134,30 +134,4 @@ func xmlErr(file string, data []byte, off int64, err error, what string) error {
 func isPrompt(t string) bool { return promptCommand(t) != "" }
 
 // promptCommand returns the command of a prompt line, or "".
-func promptCommand(t string) string {
-	if rest, ok := strings.CutPrefix(t, "virsh #"); ok {
-		return "virsh " + strings.TrimSpace(rest)
-	}
-	if strings.HasPrefix(t, "$ ") || strings.HasPrefix(t, "# ") {
-		return strings.TrimSpace(t[2:])
-	}
-	if t != "" && t[0] == '[' {
-		i := strings.IndexByte(t, ']')
-		if i > 0 && i+2 < len(t) && (t[i+1] == '#' || t[i+1] == '$') && t[i+2] == ' ' {
-			return strings.TrimSpace(t[i+3:])
-		}
-		return ""
-	}
-	for i := 0; i < len(t); i++ {
-		switch t[i] {
-		case ' ', '\t':
-			return ""
-		case '#', '$':
-			if i > 0 && strings.Contains(t[:i], "@") && i+1 < len(t) && t[i+1] == ' ' {
-				return strings.TrimSpace(t[i+2:])
-			}
-			return ""
-		}
-	}
-	return ""
-}
+func promptCommand(t string) string { return ingest.PromptCommand(t) }
