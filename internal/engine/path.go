@@ -266,13 +266,40 @@ func usesDev(res *route.Result, dev string) bool {
 	return false
 }
 
+// strayReply is a reply that reaches the sender from another address or
+// port than the one its socket sent to — typically a DNAT not undone on
+// the way back, because the answer took a path that bypassed the
+// translating conntrack (hairpin through a bridge without
+// br_netfilter). No socket matches it: the sender's kernel answers a TCP
+// segment with a reset and a UDP datagram with a port unreachable, and
+// the connection fails.
+func (r *run) strayReply(c *pctx) {
+	p := c.pkt
+	why := fmt.Sprintf("the reply came back from %s:%d, not from %s:%d where the request was sent (its destination NAT was not undone on the way back), so no socket on %s takes it", p.Src, p.SPort, r.probe.Dst, r.probe.DPort, c.ns.n.Name)
+	r.emit(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Iface: c.iif, Kind: trace.EvDrop, Message: why})
+	nc := &pctx{ns: c.ns, leg: trace.LegStray, tracked: true, state: netfilter.CTInvalid}
+	if p.Proto == packet.TCP {
+		nc.pkt = packet.Packet{Src: p.Dst, Dst: p.Src, Proto: packet.TCP, SPort: p.DPort, DPort: p.SPort, TCPFlags: packet.RST}
+		r.note(trace.LegStray, c.ns, c.iif, "the sender's kernel answers the stray segment with a reset")
+		r.originate(nc)
+	} else {
+		inner := p
+		inner.Inner = nil
+		nc.pkt = packet.Packet{Src: p.Dst, Dst: p.Src, Proto: packet.ICMP, ICMPType: packet.ICMPDestUnreach, ICMPCode: packet.CodePortUnreach, Inner: &inner}
+		nc.pkt.Len = min(8+ipLen(&inner), 576-20)
+		r.note(trace.LegStray, c.ns, c.iif, "the sender's kernel answers the stray datagram with a port unreachable")
+		r.originate(nc)
+	}
+	r.finish(trace.Dropped, fmt.Sprintf("the request reached %s, but %s: the connection fails", r.deliveredTo, why))
+}
+
 // maybeRedirect sends the ICMP redirect ip_forward sends before the
 // FORWARD hook when a packet leaves by the device it came in on and its
 // source is directly connected there (send_redirects, on by default):
 // the sender could have used the next hop itself. The request is forwarded
 // all the same; the redirect is traced on the side.
 func (r *run) maybeRedirect(c *pctx, res *route.Result) {
-	if c.pkt.Is6() || c.ns.external || res.Dev != c.iif || c.leg != trace.LegRequest || c.pkt.IsICMPError() {
+	if c.pkt.Is6() || c.ns.external || res.Dev != c.iif || c.leg == trace.LegRedirect || c.leg == trace.LegStray || c.pkt.IsICMPError() {
 		return
 	}
 	if v, ok := c.ns.sysctl("net.ipv4.conf.all.send_redirects"); ok && v.Value == "0" {
@@ -366,8 +393,17 @@ func (r *run) deliver(c *pctx) {
 			Message: fmt.Sprintf("the redirect is delivered: %s learns to send to %s by %s directly (accept_redirects), which changes later packets, not this one", c.ns.n.Name, c.pkt.Inner.Dst, c.pkt.ICMPGateway)})
 		return
 	}
+	if c.leg == trace.LegStray {
+		r.emit(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Iface: c.iif, Kind: trace.EvDeliver,
+			Message: fmt.Sprintf("delivered to %s; it ends nothing there", c.ns.n.Name)})
+		return
+	}
 	if c.leg != trace.LegRequest {
 		if r.probe.FromIface == "" && c.ns.n.Name == r.probe.From {
+			if c.leg == trace.LegReply && p.HasPorts() && (p.Src != r.probe.Dst || p.SPort != r.probe.DPort) {
+				r.strayReply(c)
+				return
+			}
 			r.arrived(c, "delivered to the sender")
 			return
 		}

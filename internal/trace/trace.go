@@ -17,6 +17,9 @@ const (
 	// LegRedirect is an ICMP redirect a router sends the sender on the
 	// side while it forwards the request anyway.
 	LegRedirect = "redirect"
+	// LegStray is what the sender's kernel sends back when a reply
+	// arrives that no socket takes (a reset, a port unreachable).
+	LegStray = "stray"
 )
 
 // Verdicts of a trace.
