@@ -3,9 +3,11 @@ package verify
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/pktflow/pktflow/internal/engine"
 	"github.com/pktflow/pktflow/internal/lab"
@@ -206,5 +208,31 @@ func TestDropEarlier(t *testing.T) {
 	dropEarlier(second, earlier)
 	if len(second.Kernel) != 1 || second.Kernel[0].Pkt.Proto != packet.ICMP || len(second.Diffs) != 0 || !second.Agreed {
 		t.Errorf("the first probe's SYN-ACK was not set aside: %v %v", second.Kernel, second.Diffs)
+	}
+}
+
+func TestRedirectPacer(t *testing.T) {
+	h := addr("10.0.0.3")
+	redirect := lab.Packet{IP: true, Pkt: packet.Packet{Src: addr("10.0.0.1"), Dst: h, Proto: packet.ICMP, ICMPType: packet.ICMPRedirect, ICMPCode: 1,
+		Inner: &packet.Packet{Src: h, Dst: addr("10.0.0.2"), Proto: packet.ICMP}}}
+	rp := redirectPacer{}
+	if w := rp.wait([]netip.Addr{h}); w != 0 {
+		t.Errorf("first redirect: wait %v", w)
+	}
+	for i := 0; i < 6; i++ {
+		rp.saw([]lab.Packet{redirect, redirect}) // seen on two interfaces: one redirect
+	}
+	if st := rp[h]; st.n != 6 {
+		t.Fatalf("counted %d redirects, want 6", st.n)
+	}
+	if w := rp.wait([]netip.Addr{h}); w < 1200*time.Millisecond || w > 1400*time.Millisecond {
+		t.Errorf("7th redirect: wait %v, want about 20ms<<6", w)
+	}
+	rp[h].n = redirectNumber
+	if w := rp.wait([]netip.Addr{h}); w < redirectSilence {
+		t.Errorf("after %d redirects: wait %v, want the 20 s silence", redirectNumber, w)
+	}
+	if w := rp.wait([]netip.Addr{addr("10.0.0.9")}); w != 0 {
+		t.Errorf("another host: wait %v", w)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/netip"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -79,17 +81,21 @@ func Run(ctx context.Context, l *lab.Lab, e *engine.Engine, probes []engine.Prob
 	rep := &Report{Probes: []ProbeReport{}, Warnings: append([]string{}, l.Warnings()...)}
 	var lastErr time.Time
 	earlier := map[string]bool{}
+	redirects := redirectPacer{}
 	for _, p := range probes {
 		if ctx.Err() != nil {
 			break
 		}
-		predicted := predictsICMPError(e, p)
+		tr := e.Trace(p)
+		predicted := predictsICMPError(tr)
+		wait := redirects.wait(predictedRedirects(tr))
 		if predicted {
-			if wait := ErrorSpacing - time.Since(lastErr); wait > 0 {
-				select {
-				case <-time.After(wait):
-				case <-ctx.Done():
-				}
+			wait = max(wait, ErrorSpacing-time.Since(lastErr))
+		}
+		if wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
 			}
 		}
 		pr := ProbeReport{Probe: ProbeString(p), Description: p.String(), Diffs: []string{}, Uncertain: []string{},
@@ -100,6 +106,9 @@ func Run(ctx context.Context, l *lab.Lab, e *engine.Engine, probes []engine.Prob
 		}
 		if predicted || (err == nil && sawICMPError(res)) {
 			lastErr = time.Now()
+		}
+		if err == nil {
+			redirects.saw(res.Kernel)
 		}
 		if err != nil {
 			pr.Result, pr.Error = "error", err.Error()
@@ -164,10 +173,9 @@ func flowKey(p *packet.Packet) string {
 	return fmt.Sprintf("%d %s:%d %s:%d", p.Proto, a, pa, b, pb)
 }
 
-// predictsICMPError reports whether pktflow expects p to draw an ICMP
-// error from some node.
-func predictsICMPError(e *engine.Engine, p engine.Probe) bool {
-	tr := e.Trace(p)
+// predictsICMPError reports whether pktflow expects a trace to draw an
+// ICMP error from some node.
+func predictsICMPError(tr *trace.Trace) bool {
 	for _, b := range append([]*trace.Trace{tr}, tr.Branches...) {
 		for _, c := range b.Captures {
 			if c.Packet.IsICMPError() {
@@ -176,6 +184,84 @@ func predictsICMPError(e *engine.Engine, p engine.Probe) bool {
 		}
 	}
 	return false
+}
+
+// predictedRedirects lists the hosts pktflow expects an ICMP redirect to
+// be sent to.
+func predictedRedirects(tr *trace.Trace) []netip.Addr {
+	var out []netip.Addr
+	for _, b := range append([]*trace.Trace{tr}, tr.Branches...) {
+		for _, c := range b.Captures {
+			if p := &c.Packet; p.Proto == packet.ICMP && p.ICMPType == packet.ICMPRedirect && !slices.Contains(out, p.Dst) {
+				out = append(out, p.Dst)
+			}
+		}
+	}
+	return out
+}
+
+// redirectPacer keeps probes that draw ICMP redirects clear of the
+// kernel's redirect limit, which no namespace can turn off: a router
+// sends a host its n-th redirect only 20ms<<n after the last ICMP message
+// it sent that host, stops after 9 until the host has had 20 s of
+// silence (ip_rt_send_redirect), and route cache flushes do not reset
+// it. It remembers, per host, how many redirects the kernel sent it and
+// when it last got any ICMP error, and says how long to wait before a
+// probe that should draw a redirect to it.
+type redirectPacer map[netip.Addr]*redirectState
+
+type redirectState struct {
+	n    int
+	last time.Time
+}
+
+const (
+	redirectLoad    = 20 * time.Millisecond
+	redirectNumber  = 9
+	redirectSilence = 20*time.Second + 480*time.Millisecond
+)
+
+func (rp redirectPacer) wait(hosts []netip.Addr) time.Duration {
+	var wait time.Duration
+	for _, h := range hosts {
+		st := rp[h]
+		if st == nil {
+			continue
+		}
+		since := time.Since(st.last)
+		if since > redirectSilence {
+			st.n = 0
+			continue
+		}
+		need := redirectLoad<<st.n + 50*time.Millisecond
+		if st.n >= redirectNumber {
+			need = redirectSilence + 500*time.Millisecond
+			st.n = 0 // by the time the probe runs
+		}
+		wait = max(wait, need-since)
+	}
+	return wait
+}
+
+// saw records the ICMP errors the kernel sent during a probe.
+func (rp redirectPacer) saw(kernel []lab.Packet) {
+	counted := map[netip.Addr]bool{}
+	for _, k := range kernel {
+		p := &k.Pkt
+		if p.Proto != packet.ICMP || !p.IsICMPError() {
+			continue
+		}
+		st := rp[p.Dst]
+		if st == nil {
+			st = &redirectState{}
+			rp[p.Dst] = st
+		}
+		st.last = time.Now()
+		if p.ICMPType == packet.ICMPRedirect && !counted[p.Dst] {
+			counted[p.Dst] = true
+			st.n++
+		}
+	}
 }
 
 // sawICMPError reports whether the kernel sent an ICMP error during a
