@@ -39,10 +39,12 @@ func (r *run) natStage(c *pctx, h netfilter.Hook) bool {
 	}
 	m := manipOf(h)
 	e := c.ent
-	if c.state == netfilter.CTRelated && c.pkt.Proto == packet.ICMP && c.pkt.ICMPType == packet.ICMPRedirect && (e.SrcNAT || e.DstNAT) {
+	if c.state == netfilter.CTRelated && c.pkt.Proto == packet.ICMP && c.pkt.ICMPType == packet.ICMPRedirect && (e.SrcNAT || e.DstNAT || !e.SrcDone || !e.DstDone) {
 		// nf_nat_icmp_reply_translation: a redirect about a translated
-		// connection would teach hosts to bypass the translation.
-		r.drop(c, c.iif, "NAT drops an ICMP redirect about a translated connection", nil)
+		// connection would teach hosts to bypass the translation, and
+		// one about a connection whose NAT is not settled yet (a first
+		// packet, before POSTROUTING) may be about to be translated.
+		r.drop(c, c.iif, "NAT drops an ICMP redirect about a connection that is translated or whose translation is not settled yet", nil)
 		return false
 	}
 	if c.state == netfilter.CTRelated && c.pkt.IsICMPError() {
