@@ -155,9 +155,16 @@ func TestCollectNamedNamespaces(t *testing.T) {
 			{"ip-rule", []string{"rule"}},
 			{"ip-neigh", []string{"neigh"}},
 		} {
-			out, err := exec.Command("ip", append([]string{"-n", ns}, c.argv...)...).CombinedOutput()
+			// Only stdout: iproute2 prints "Error: Peer netns reference is
+			// invalid." on stderr when another process is creating or
+			// deleting namespaces at that moment (other test packages run
+			// in parallel), which is not part of the listing.
+			cmd := exec.Command("ip", append([]string{"-n", ns}, c.argv...)...)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
 			if err != nil {
-				t.Fatalf("ip -n %s %s: %v: %s", ns, strings.Join(c.argv, " "), err, out)
+				t.Fatalf("ip -n %s %s: %v: %s%s", ns, strings.Join(c.argv, " "), err, out, stderr.String())
 			}
 			if got := n.Files[c.file]; got != string(out) {
 				t.Errorf("%s %s differs from `ip -n %s %s`:\n--- collected\n%s--- ip\n%s", n.Target.Node, c.file, ns, strings.Join(c.argv, " "), got, out)
