@@ -47,9 +47,7 @@ var knownEngineBugs = map[int64]string{}
 // knownBuggyRepros are the reproductions under testdata/engine-bugs of
 // bugs not fixed yet: TestEngineBugRepros skips them unless -engine-bugs
 // is given.
-var knownBuggyRepros = map[string]string{
-	"icmp-redirect-nat": "a redirect is predicted for a new connection's first packet on a router with a NAT rule, where the kernel drops it (NAT not finished)",
-}
+var knownBuggyRepros = map[string]string{}
 
 func TestMain(m *testing.M) {
 	flag.Parse()
