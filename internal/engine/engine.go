@@ -34,6 +34,9 @@ type Engine struct {
 	// (model.Endpoint → []model.Endpoint), made on first use: the wiring
 	// never changes after New and callers only read them.
 	l2, peerCache sync.Map
+	// arp caches arpOwners (arpKey → []ipEndpoint), segments the
+	// segment views of wires (model.Endpoint → *segmentView).
+	arp, segments sync.Map
 	// fault is a deliberately wrong behaviour, set only by tests that
 	// prove the kernel conformance checks can fail (see InjectFault).
 	fault string
@@ -71,6 +74,17 @@ type nodeState struct {
 	// where names the node and each hook, "NODE HOOK", for the
 	// conntrack entries it creates.
 	where [netfilter.PostRouting + 1]string
+	// macs holds each device's MAC in lower case, as frames carry them.
+	macs map[string]string
+	// rpf caches rpFilterMode's answers (device → rpfAnswer): sysctls
+	// never change after New.
+	rpf sync.Map
+}
+
+// rpfAnswer is a device's effective rp_filter mode and why.
+type rpfAnswer struct {
+	mode int
+	why  string
 }
 
 // New compiles a snapshot. It fails only when the snapshot cannot be given
@@ -79,13 +93,14 @@ func New(s *model.Snapshot) (*Engine, error) {
 	e := &Engine{snap: s, nodes: map[string]*nodeState{}, wire: map[model.Endpoint]*model.Link{}}
 	for _, n := range s.Nodes {
 		ns := &nodeState{n: n, fib: route.New(n), ifaces: map[string]*model.Interface{}, ports: map[string][]string{},
-			external: n.Kind == model.KindExternal}
+			external: n.Kind == model.KindExternal, macs: make(map[string]string, len(n.Interfaces))}
 		ns.addrTypeFn = ns.addrType
 		for h := netfilter.PreRouting; h <= netfilter.PostRouting; h++ {
 			ns.where[h] = n.Name + " " + h.String()
 		}
 		for _, ifc := range n.Interfaces {
 			ns.ifaces[ifc.Name] = ifc
+			ns.macs[ifc.Name] = strings.ToLower(ifc.MAC)
 			if ifc.Master != "" {
 				ns.ports[ifc.Master] = append(ns.ports[ifc.Master], ifc.Name)
 			}
@@ -158,12 +173,7 @@ func (p *Probe) String() string {
 }
 
 // ifaceMAC returns a device's MAC, or "" if unknown.
-func (ns *nodeState) mac(dev string) string {
-	if i := ns.ifaces[dev]; i != nil {
-		return strings.ToLower(i.MAC)
-	}
-	return ""
-}
+func (ns *nodeState) mac(dev string) string { return ns.macs[dev] }
 
 // isLocal reports whether addr is local to the node: an address of one of
 // its devices, or (for an external node) inside a prefix it owns.
@@ -277,6 +287,16 @@ func (ns *nodeState) sysctlInt(key string) (int, model.Sysctl, bool) {
 // conf.all.rp_filter and conf.DEV.rp_filter (Linux's default is 0 for
 // both; distributions often set 1 or 2).
 func (ns *nodeState) rpFilterMode(dev string) (int, string) {
+	if v, ok := ns.rpf.Load(dev); ok {
+		a := v.(rpfAnswer)
+		return a.mode, a.why
+	}
+	mode, why := ns.readRPFilter(dev)
+	ns.rpf.Store(dev, rpfAnswer{mode, why})
+	return mode, why
+}
+
+func (ns *nodeState) readRPFilter(dev string) (int, string) {
 	all, av, aok := ns.sysctlInt("net.ipv4.conf.all.rp_filter")
 	d, dv, dok := ns.sysctlInt("net.ipv4.conf." + dev + ".rp_filter")
 	switch {

@@ -74,6 +74,32 @@ func (e *Engine) l2walk(ns *nodeState, dev string, fromWire bool) []ipEndpoint {
 	return out
 }
 
+// arpKey names a cached answer of arpOwners.
+type arpKey struct {
+	node, dev string
+	addr      netip.Addr
+}
+
+// arpOwners lists the endpoints of dev's layer-2 domain that own addr and
+// would answer an ARP request or neighbour solicitation for it (before
+// arp_filter and rp_filter, which depend on the request's sender). It
+// depends only on the snapshot, so it is cached: on a segment shared by a
+// thousand hosts each lookup would otherwise scan them all.
+func (e *Engine) arpOwners(ns *nodeState, dev string, addr netip.Addr) []ipEndpoint {
+	k := arpKey{ns.n.Name, dev, addr}
+	if v, ok := e.arp.Load(k); ok {
+		return v.([]ipEndpoint)
+	}
+	var out []ipEndpoint
+	for _, ep := range e.domain(ns, dev) {
+		if ep.ns.isLocal(addr) && ep.ns.answersARP(ep.dev, addr) {
+			out = append(out, ep)
+		}
+	}
+	e.arp.Store(k, out)
+	return out
+}
+
 // domain lists the IP endpoints reachable at layer 2 from a device,
 // without crossing any IP stack. For a bridge device, the search starts
 // from all its ports.
@@ -224,10 +250,7 @@ func (r *run) resolve(c *pctx, dev string, nh netip.Addr) (mac string, ok bool, 
 	}
 	var found []ipEndpoint
 	var refused []string
-	for _, ep := range r.e.domain(ns, dev) {
-		if !ep.ns.isLocal(nh) || !ep.ns.answersARP(ep.dev, nh) {
-			continue
-		}
+	for _, ep := range r.e.arpOwners(ns, dev, nh) {
 		if why := ep.ns.arpRPFilter(ep.dev, sip, nh); why != "" {
 			refused = append(refused, fmt.Sprintf("%s %s ignores it: %s", ep.ns.n.Name, ep.dev, why))
 			continue
@@ -362,18 +385,86 @@ func (r *run) crossWire(c *pctx, dev, mac string) {
 		r.drop(c, dev, fmt.Sprintf("%s is not wired to anything in topology.yaml", dev), nil)
 		return
 	}
-	for _, ep := range ps {
-		pn := r.e.nodes[ep.Node]
+	if len(ps) == 1 {
+		if pn := r.e.nodes[ps[0].Node]; pn != nil {
+			// Crossing into another namespace scrubs the packet mark.
+			r.recvFrame(pn, ps[0].Iface, c.pkt, mac, c.leg)
+			return
+		}
+	} else if i := r.e.segment(c.ns, dev).takes(r.e, mac); i >= 0 {
+		r.recvFrame(r.e.nodes[ps[i].Node], ps[i].Iface, c.pkt, mac, c.leg)
+		return
+	}
+	r.drop(c, dev, fmt.Sprintf("no device on %s's segment has MAC %s", dev, mac), nil)
+}
+
+// segmentView indexes the far ends of a shared wire (a segment with many
+// hosts) by MAC, so a frame finds its receiver without asking every host.
+type segmentView struct {
+	peers []model.Endpoint
+	nodes []*nodeState // peers' nodes, nil when not in the snapshot
+	// byMAC is the first peer whose own device has the MAC.
+	byMAC map[string]int
+	// ports are the peers that are bridge ports, in order: a frame for a
+	// MAC behind their bridge enters there.
+	ports []int
+}
+
+// segment returns the segment view of dev's wire, made on first use.
+func (e *Engine) segment(ns *nodeState, dev string) *segmentView {
+	k := model.Endpoint{Node: ns.n.Name, Iface: dev}
+	if v, ok := e.segments.Load(k); ok {
+		return v.(*segmentView)
+	}
+	sv := &segmentView{peers: e.peers(ns, dev), byMAC: map[string]int{}}
+	for i, ep := range sv.peers {
+		pn := e.nodes[ep.Node]
+		sv.nodes = append(sv.nodes, pn)
 		if pn == nil {
 			continue
 		}
-		if len(ps) == 1 || pn.mac(ep.Iface) == mac || (pn.bridgeOf(ep.Iface) != "" && r.e.leadsToFrom(pn, ep.Iface, mac)) {
-			// Crossing into another namespace scrubs the packet mark.
-			r.recvFrame(pn, ep.Iface, c.pkt, mac, c.leg)
-			return
+		if m := pn.mac(ep.Iface); m != "" {
+			if _, dup := sv.byMAC[m]; !dup {
+				sv.byMAC[m] = i
+			}
+		}
+		if pn.bridgeOf(ep.Iface) != "" {
+			sv.ports = append(sv.ports, i)
 		}
 	}
-	r.drop(c, dev, fmt.Sprintf("no device on %s's segment has MAC %s", dev, mac), nil)
+	e.segments.Store(k, sv)
+	return sv
+}
+
+// takes returns the first peer (in wire order) that takes a frame for
+// mac: the device with that MAC, or a bridge port from which the MAC can
+// be reached; -1 if none.
+func (sv *segmentView) takes(e *Engine, mac string) int {
+	first, ok := sv.byMAC[mac]
+	if !ok {
+		first = len(sv.peers)
+	}
+	if mac == "" {
+		// A device without a MAC matches a frame for no MAC.
+		for i, pn := range sv.nodes {
+			if pn != nil && pn.mac(sv.peers[i].Iface) == "" {
+				first = i
+				break
+			}
+		}
+	}
+	for _, i := range sv.ports {
+		if i >= first {
+			break
+		}
+		if e.leadsToFrom(sv.nodes[i], sv.peers[i].Iface, mac) {
+			return i
+		}
+	}
+	if first == len(sv.peers) {
+		return -1
+	}
+	return first
 }
 
 // leadsToFrom: entering a bridge port at (ns, dev), can the frame reach mac?

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/pktflow/pktflow/internal/conntrack"
 	"github.com/pktflow/pktflow/internal/model"
@@ -83,12 +84,13 @@ type shared struct {
 	addrs  []addrText
 	tuples []tupleText
 	lines  []lineText
-	msg    []byte
 	pend   []msgSpan
 	nf     netfilter.Scratch
-	// hops and caps are where runs write their events and captures.
-	hops []trace.Event
-	caps []trace.Capture
+	// hops, caps and text are where runs write their events, captures
+	// and message bytes (see arena).
+	hops arena[trace.Event]
+	caps arena[trace.Capture]
+	text arena[byte]
 	// tables are conntrack tables of finished runs, for reuse.
 	tables []*conntrack.Table
 	// ctxs and results hand out a run's packet contexts and routing
@@ -98,6 +100,49 @@ type shared struct {
 	results slab[route.Result]
 	// run is the branch being traced (see Engine.run).
 	run run
+}
+
+// arena is where runs write the events and captures of the traces they
+// return, so that a finished branch keeps what it wrote where it wrote it
+// instead of copying it out of a scratch list: a run appends to the free
+// tail of the current block (a slice whose capacity is the block's
+// remainder), and finalize freezes what it used (a three-index slice, so
+// the trace can never append over what follows). Blocks are never
+// reused: traces own them. A branch that outgrows the tail moves itself
+// into a block of its own through append, as any slice does, and the
+// next run starts a new block.
+type arena[T any] struct {
+	buf []T // len is what traces own, the rest is free
+	// hint is the size of the last branch, to size the next block.
+	hint int
+}
+
+// start returns an empty slice on the free tail of the current block.
+func (a *arena[T]) start() []T {
+	// A branch rarely writes much more than the last one did; blocks
+	// hold sixteen, so about a sixteenth of each is left unused.
+	if cap(a.buf)-len(a.buf) < a.hint+a.hint/16 {
+		a.buf = make([]T, 0, max(16*a.hint, 32))
+	}
+	return a.buf[len(a.buf):len(a.buf)]
+}
+
+// freeze takes back what a run appended to the slice start gave it and
+// returns it capped at its length.
+func (a *arena[T]) freeze(s []T) []T {
+	n := len(s)
+	a.hint = n
+	if n == 0 {
+		return s[:0:0]
+	}
+	if free := a.buf[len(a.buf):cap(a.buf)]; len(free) >= n && &free[0] == &s[0] {
+		a.buf = a.buf[:len(a.buf)+n]
+	} else {
+		// The run outgrew the tail and append moved it: its slice is
+		// its own, and the tail is left for the next run.
+		a.buf = a.buf[:cap(a.buf)]
+	}
+	return s[:n:n]
 }
 
 // slab hands out values from blocks kept for the next run: a run makes
@@ -149,7 +194,7 @@ func (sh *shared) reset(probe string) {
 	clear(sh.tuples)
 	clear(sh.lines)
 	sh.addrs, sh.tuples, sh.lines = sh.addrs[:0], sh.tuples[:0], sh.lines[:0]
-	sh.msg, sh.pend = sh.msg[:0], sh.pend[:0]
+	sh.pend = sh.pend[:0]
 	clear(sh.nf.Steps)
 	sh.nf.Msgs, sh.nf.Steps, sh.nf.Spans = nil, sh.nf.Steps[:0], sh.nf.Spans[:0]
 }
@@ -230,19 +275,19 @@ func (r *run) emitMsg(ev trace.Event, start int) {
 // them into the shared scratch lists, which only grow once).
 func (r *run) finalize() {
 	sh := r.sh
-	hops, caps := r.tr.Hops, r.tr.Captures
-	r.tr.Hops = append(make([]trace.Event, 0, len(hops)), hops...)
-	r.tr.Captures = append(make([]trace.Capture, 0, len(caps)), caps...)
-	// Not cleared: the next run overwrites them, and clearing memory
-	// with pointers costs write barriers while the GC runs.
-	sh.hops, sh.caps = hops[:0], caps[:0]
+	r.tr.Hops = sh.hops.freeze(r.tr.Hops)
+	r.tr.Captures = sh.caps.freeze(r.tr.Captures)
 	if len(r.pend) > 0 {
-		all := string(r.msg)
+		// The messages' bytes are frozen in the arena, never written
+		// again, so strings may point into them.
+		text := sh.text.freeze(r.msg)
 		for _, p := range r.pend {
-			r.tr.Hops[p.hop].Message = all[p.a:p.b]
+			r.tr.Hops[p.hop].Message = unsafe.String(&text[p.a], p.b-p.a)
 		}
+	} else {
+		sh.text.freeze(r.msg[:0])
 	}
-	r.sh.msg, r.sh.pend = r.msg[:0], r.pend[:0]
+	r.sh.pend = r.pend[:0]
 	r.msg, r.pend = nil, nil
 	// The run's conntrack tables are its own and die with it: the next
 	// branch or trace reuses their memory.
@@ -374,8 +419,8 @@ func (e *Engine) run(p Probe, prefix []bool, sh *shared) *run {
 	// the previous branch's run (it took its trace and choices) before it
 	// starts the next. The choice callback, bound to it, is kept.
 	r := &sh.run
-	*r = run{e: e, probe: p, prefix: prefix, sh: sh, msg: sh.msg, pend: sh.pend, chooseFn: r.chooseFn, choices: r.choices[:0],
-		tr: &trace.Trace{Probe: sh.probe, Uncertain: []string{}, Hops: sh.hops[:0], Captures: sh.caps[:0], Probability: 1}}
+	*r = run{e: e, probe: p, prefix: prefix, sh: sh, msg: sh.text.start(), pend: sh.pend, chooseFn: r.chooseFn, choices: r.choices[:0],
+		tr: &trace.Trace{Probe: sh.probe, Uncertain: []string{}, Hops: sh.hops.start(), Captures: sh.caps.start(), Probability: 1}}
 	r.start()
 	if !r.done {
 		if r.dropReason != "" {
