@@ -68,6 +68,14 @@ type Rule struct {
 	Target string
 	// Goto is true for -g (goto) rather than -j (jump).
 	Goto bool
+	// TargetChain, when not zero, is 1 + the index in its table's
+	// Chains of the chain Target names, as the iptables-save parser
+	// resolved it; zero when Target is no chain or was not resolved. It
+	// is a hint that spares consumers a lookup by name in a table of tens
+	// of thousands of chains: they check that the chain at that index has
+	// the name Target before relying on it, and look the name up
+	// otherwise.
+	TargetChain int32
 	// TargetOpts are the options after the target, in order.
 	TargetOpts []Option
 	// Counters as written with iptables-save -c ([pkts:bytes]), if any.

@@ -34,6 +34,10 @@ type ctable struct {
 	// hooks holds the built-in chain of each hook, nil where the table
 	// has none (nat has no FORWARD, raw no INPUT ...).
 	hooks [5]*cchain
+	// byIdx holds, while the table compiles, the compiled chain of each
+	// of the model table's chains by index (nil for a duplicate), for
+	// the jump targets the parser resolved (model.Rule.TargetChain).
+	byIdx []*cchain
 }
 
 // cchain is one compiled chain.
@@ -195,7 +199,9 @@ func compileTable(family int, t *model.Table) (*ctable, []error) {
 	ct := &ctable{name: t.Name, chains: make(map[string]*cchain, len(t.Chains))}
 	var errs []error
 	var slab []cchain
-	for _, ch := range t.Chains {
+	ct.byIdx = make([]*cchain, len(t.Chains))
+	defer func() { ct.byIdx = nil }()
+	for i, ch := range t.Chains {
 		if ch == nil {
 			continue
 		}
@@ -227,6 +233,7 @@ func compileTable(family int, t *model.Table) (*ctable, []error) {
 			cc.policy = Accept
 		}
 		ct.chains[ch.Name] = cc
+		ct.byIdx[i] = cc
 	}
 	checks, rerrs := compileRules(family, ct, t)
 	errs = append(errs, rerrs...)

@@ -118,7 +118,7 @@ type sharedKey struct {
 func (rc *ruleCompiler) compileTarget() (*target, error) {
 	r := rc.r
 	name := r.Target
-	if ch := rc.table.chains[name]; ch != nil && name != "" {
+	if ch := rc.targetChain(); ch != nil {
 		// A jump or goto: one target per chain and kind, kept in the
 		// chain (a kube-proxy table jumps to tens of thousands of chains).
 		// Chains compile in parallel (see compileRules): the first
@@ -194,6 +194,22 @@ func (rc *ruleCompiler) compileTarget() (*target, error) {
 		tg.unc = "target " + targetText(r) + " is not modelled; treated as non-terminal, the walk continues"
 	}
 	return tg, nil
+}
+
+// targetChain returns the chain of the table the rule's target names, or
+// nil. The parser's index (model.Rule.TargetChain) spares a lookup by
+// name when the chain there has that name.
+func (rc *ruleCompiler) targetChain() *cchain {
+	r := rc.r
+	if r.Target == "" {
+		return nil
+	}
+	if k := int(r.TargetChain) - 1; k >= 0 && k < len(rc.table.byIdx) {
+		if ch := rc.table.byIdx[k]; ch != nil && ch.name == r.Target {
+			return ch
+		}
+	}
+	return rc.table.chains[r.Target]
 }
 
 // share records an option-less target for reuse by later rules.

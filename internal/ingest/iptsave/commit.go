@@ -34,7 +34,14 @@ func (p *parser) checkTable() *ingest.Error {
 			if r.Target == "" {
 				continue
 			}
-			j, isChain := p.chainIdx[r.Target]
+			j, isChain := int(r.TargetChain)-1, r.TargetChain != 0
+			if !isChain && p.lateDecl {
+				// The chain may have been declared after the rule.
+				if j, isChain = p.chainIdx[r.Target]; isChain {
+					r.Target = t.Chains[j].Name
+					r.TargetChain = int32(j + 1)
+				}
+			}
 			switch {
 			case !isChain && r.Goto:
 				return p.errf(r.Origin.Line, r.Origin.Text, "-g %s: table %s has no chain %s: expected -g to a user-defined chain declared with :%s - [0:0]", r.Target, t.Name, r.Target, r.Target)

@@ -127,6 +127,10 @@ type parser struct {
 	// split is set once the table's rules were considered for a helper
 	// (see startHelper).
 	split bool
+	// lateDecl is set when a chain of the table was declared after some
+	// of its rules, which may jump to it: their targets were looked up
+	// before it existed.
+	lateDecl bool
 }
 
 func (p *parser) errf(line int, text, format string, args ...any) *ingest.Error {
@@ -425,7 +429,7 @@ func (p *parser) startTable(n int, line, name string) *ingest.Error {
 		p.tblRules, p.ruleChain = make([]*model.Rule, 0, n), make([]int32, 0, n)
 	}
 	p.lastIdx = -1
-	p.split = false
+	p.split, p.lateDecl = false, false
 	return nil
 }
 
@@ -514,6 +518,9 @@ func (p *parser) declareChain(n int, line, rest string) *ingest.Error {
 	}
 	p.tbl.Chains = append(p.tbl.Chains, c)
 	p.counts = append(p.counts, 0)
+	if len(p.tblRules) > 0 {
+		p.lateDecl = true
+	}
 	return nil
 }
 

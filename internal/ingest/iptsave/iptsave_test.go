@@ -117,6 +117,12 @@ func checkRule(t testing.TB, tb *model.Table, r *model.Rule) {
 	if r.Goto && tb.Chain(r.Target) == nil {
 		t.Fatalf("%s: goto to no chain", r.Origin.Text)
 	}
+	// The target's chain index is set exactly when the target is a
+	// chain, and names it.
+	idx := slices.IndexFunc(tb.Chains, func(c *model.Chain) bool { return c.Name == r.Target })
+	if int(r.TargetChain) != idx+1 {
+		t.Fatalf("%s: TargetChain %d, want %d", r.Origin.Text, r.TargetChain, idx+1)
+	}
 }
 
 type chainSum struct {
@@ -150,7 +156,7 @@ type spot struct {
 	want         model.Rule
 }
 
-var ignoreOrigin = cmpopts.IgnoreFields(model.Rule{}, "Origin")
+var ignoreOrigin = cmpopts.IgnoreFields(model.Rule{}, "Origin", "TargetChain")
 
 func TestSamples(t *testing.T) {
 	u := func(name string, rules int) chainSum { return chainSum{name, "", false, rules} }

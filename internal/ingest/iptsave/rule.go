@@ -169,6 +169,17 @@ func (p *parser) rule(n int, line, s string, pk, by uint64, counted bool) *inges
 	if err := p.body(n, line, toks[2:], r, counted); err != nil {
 		return err
 	}
+	if r.Target != "" {
+		// Resolve a jump to a chain now, on whichever core parses the
+		// rule, rather than at COMMIT on one: the rule keeps the chain's
+		// index (and its name, so that consumers checking the hint
+		// compare one string with itself). A chain declared after this
+		// rule is resolved at COMMIT (see checkTable).
+		if j, ok := p.chainIdx[r.Target]; ok {
+			r.Target = chains[j].Name
+			r.TargetChain = int32(j + 1)
+		}
+	}
 	p.counts[ci]++
 	p.tblRules = append(p.tblRules, r)
 	p.ruleChain = append(p.ruleChain, int32(ci))
