@@ -135,6 +135,10 @@ func BenchmarkScaleTraceKube1k(b *testing.B)   { benchTraceKube(b, 100, true) }
 func BenchmarkScaleTraceKube10k(b *testing.B)  { benchTraceKube(b, 1_000, true) }
 func BenchmarkScaleTraceKube100k(b *testing.B) { benchTraceKube(b, 10_000, true) }
 
+// BenchmarkScaleTraceKube100kTracer is the 100k-rule trace with a Tracer,
+// each trace's memory reused by the next.
+func BenchmarkScaleTraceKube100kTracer(b *testing.B) { benchTraceKubeWith(b, 10_000, true, true) }
+
 // The same traces with the netfilter chain index off (every rule walked,
 // as the kernel does), for comparison.
 func BenchmarkScaleTraceKubePlain1k(b *testing.B)   { benchTraceKube(b, 100, false) }
@@ -142,6 +146,10 @@ func BenchmarkScaleTraceKubePlain10k(b *testing.B)  { benchTraceKube(b, 1_000, f
 func BenchmarkScaleTraceKubePlain100k(b *testing.B) { benchTraceKube(b, 10_000, false) }
 
 func benchTraceKube(b *testing.B, services int, indexed bool) {
+	benchTraceKubeWith(b, services, indexed, false)
+}
+
+func benchTraceKubeWith(b *testing.B, services int, indexed, reuse bool) {
 	s := scaleKube(b, services)
 	s.e.setIndexing(indexed)
 	defer s.e.setIndexing(true)
@@ -151,10 +159,14 @@ func benchTraceKube(b *testing.B, services int, indexed bool) {
 		}
 	}
 	b.ReportAllocs()
+	tr := s.e.Trace
+	if reuse {
+		tr = s.e.NewTracer().Trace
+	}
 	cpu := startCPU(b)
 	i := 0
 	for b.Loop() {
-		s.e.Trace(s.probes[i%len(s.probes)])
+		tr(s.probes[i%len(s.probes)])
 		i++
 	}
 	cpu.report()
@@ -213,7 +225,13 @@ func BenchmarkScaleLoadFleet1000(b *testing.B) {
 // internet through two NATs, the internet to containers through a port
 // forward and Docker's DNAT, hosts to their neighbours' published ports)
 // on every core; traces/s is the throughput.
-func BenchmarkScaleTraceFleet1000(b *testing.B) {
+func BenchmarkScaleTraceFleet1000(b *testing.B) { benchTraceFleet(b, false) }
+
+// BenchmarkScaleTraceFleet1000Tracer is the same with a Tracer per
+// goroutine, each trace's memory reused by the next (bulk work).
+func BenchmarkScaleTraceFleet1000Tracer(b *testing.B) { benchTraceFleet(b, true) }
+
+func benchTraceFleet(b *testing.B, reuse bool) {
 	s := scaleFleet(b, 1000)
 	for _, p := range s.probes[:min(len(s.probes), 20)] {
 		if tr := s.e.Trace(p); tr.Verdict != trace.Answered {
@@ -230,8 +248,12 @@ func BenchmarkScaleTraceFleet1000(b *testing.B) {
 		i := next * 7919
 		next++
 		mu.Unlock()
+		tr := s.e.Trace
+		if reuse {
+			tr = s.e.NewTracer().Trace
+		}
 		for pb.Next() {
-			s.e.Trace(s.probes[i%len(s.probes)])
+			tr(s.probes[i%len(s.probes)])
 			i++
 		}
 	})

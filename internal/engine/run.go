@@ -100,6 +100,10 @@ type shared struct {
 	results slab[route.Result]
 	// run is the branch being traced (see Engine.run).
 	run run
+	// reuse is set for a Tracer's shared: its runs take their trace
+	// values from traces instead of allocating them.
+	reuse  bool
+	traces slab[trace.Trace]
 }
 
 // arena is where runs write the events and captures of the traces they
@@ -126,6 +130,10 @@ func (a *arena[T]) start() []T {
 	}
 	return a.buf[len(a.buf):len(a.buf)]
 }
+
+// rewind makes the current block's memory available again; blocks given
+// up earlier are left to the garbage collector.
+func (a *arena[T]) rewind() { a.buf = a.buf[:0] }
 
 // freeze takes back what a run appended to the slice start gave it and
 // returns it capped at its length.
@@ -294,7 +302,7 @@ func (r *run) finalize() {
 	for _, nt := range r.ct {
 		r.sh.tables = append(r.sh.tables, nt.t)
 	}
-	r.ct = nil
+	r.ct = r.ct[:0]
 }
 
 // appendAddr appends an address as fmt's %s prints it.
@@ -339,8 +347,43 @@ const MaxBranches = 1024
 // traced with its probability: the result then lists them in Branches.
 func (e *Engine) Trace(p Probe) *trace.Trace {
 	sh := sharedPool.Get().(*shared)
-	sh.reset(p.String())
 	defer sharedPool.Put(sh)
+	return e.trace(p, sh)
+}
+
+// Tracer traces probes one after another on one goroutine, writing each
+// trace over the memory of the one before: a trace it returns is valid
+// only until its next call. It is for bulk work that checks or renders
+// each trace and drops it (every probe of a verification, a fleet's
+// worth of traces), where Engine.Trace would leave every trace's events
+// to the garbage collector. Make one per goroutine.
+type Tracer struct {
+	e  *Engine
+	sh *shared
+}
+
+// NewTracer returns a Tracer over the engine.
+func (e *Engine) NewTracer() *Tracer { return &Tracer{e: e, sh: new(shared)} }
+
+// Trace traces p like Engine.Trace; the result, and every string and
+// slice in it, is valid until the next call.
+func (t *Tracer) Trace(p Probe) *trace.Trace {
+	t.sh.rewind()
+	return t.e.trace(p, t.sh)
+}
+
+// rewind makes the memory of the previous traces available again (for a
+// Tracer, whose traces die with the next call).
+func (sh *shared) rewind() {
+	sh.hops.rewind()
+	sh.caps.rewind()
+	sh.text.rewind()
+	sh.traces.restart()
+	sh.reuse = true
+}
+
+func (e *Engine) trace(p Probe, sh *shared) *trace.Trace {
+	sh.reset(p.String())
 	var branches []*trace.Trace
 	stack := [][]bool{nil}
 	truncated := false
@@ -419,8 +462,23 @@ func (e *Engine) run(p Probe, prefix []bool, sh *shared) *run {
 	// the previous branch's run (it took its trace and choices) before it
 	// starts the next. The choice callback, bound to it, is kept.
 	r := &sh.run
-	*r = run{e: e, probe: p, prefix: prefix, sh: sh, msg: sh.text.start(), pend: sh.pend, chooseFn: r.chooseFn, choices: r.choices[:0],
-		tr: &trace.Trace{Probe: sh.probe, Uncertain: []string{}, Hops: sh.hops.start(), Captures: sh.caps.start(), Probability: 1}}
+	var tr *trace.Trace
+	if sh.reuse {
+		tr = sh.traces.get()
+		u := tr.Uncertain[:0]
+		if u == nil {
+			u = []string{}
+		}
+		*tr = trace.Trace{Probe: sh.probe, Uncertain: u, Choices: tr.Choices[:0], Hops: sh.hops.start(), Captures: sh.caps.start(), Probability: 1}
+	} else {
+		tr = &trace.Trace{Probe: sh.probe, Uncertain: []string{}, Hops: sh.hops.start(), Captures: sh.caps.start(), Probability: 1}
+	}
+	// The previous run's conntrack list (emptied by finalize) and
+	// neighbour set are reused.
+	neigh := r.neigh
+	clear(neigh)
+	*r = run{e: e, probe: p, prefix: prefix, sh: sh, msg: sh.text.start(), pend: sh.pend, chooseFn: r.chooseFn, choices: r.choices[:0], tr: tr,
+		ct: r.ct[:0], neigh: neigh}
 	r.start()
 	if !r.done {
 		if r.dropReason != "" {

@@ -19,7 +19,8 @@ func (e *Engine) setIndexing(on bool) {
 // TestIndexedTracesIdentical traces the generated kube-proxy node, Docker
 // host and fleet with the netfilter chain index on and off (rule-by-rule
 // evaluation, as the kernel does) and requires identical traces, every
-// branch, event, capture and message included.
+// branch, event, capture and message included; and a Tracer, which
+// reuses memory from one trace to the next, gives the same traces too.
 func TestIndexedTracesIdentical(t *testing.T) {
 	services := 3000
 	if testing.Short() {
@@ -46,6 +47,7 @@ func TestIndexedTracesIdentical(t *testing.T) {
 			if probes == nil {
 				probes = c.snap.Probes
 			}
+			tracer := e.NewTracer()
 			for _, gp := range probes {
 				p := genProbe(gp)
 				e.setIndexing(true)
@@ -60,6 +62,11 @@ func TestIndexedTracesIdentical(t *testing.T) {
 				jb, _ := json.Marshal(b)
 				if string(ja) != string(jb) || !reflect.DeepEqual(a, b) {
 					t.Fatalf("%s: indexed and rule-by-rule traces differ\nindexed: %s\nplain:   %s", gp, ja, jb)
+				}
+				// A Tracer, reusing the memory of every trace before,
+				// gives the same trace.
+				if jc, _ := json.Marshal(tracer.Trace(p)); string(jc) != string(ja) {
+					t.Fatalf("%s: Tracer and Engine.Trace differ\nTracer: %s\nTrace:  %s", gp, jc, ja)
 				}
 				if a.Verdict != gp.Expect {
 					t.Errorf("%s (%s): %s, want %s: %s", gp, gp.What, a.Verdict, gp.Expect, a.Reason)
