@@ -235,24 +235,19 @@ func compileTable(family int, t *model.Table) (*ctable, []error) {
 		ct.chains[ch.Name] = cc
 		ct.byIdx[i] = cc
 	}
-	checks, rerrs := compileRules(family, ct, t)
+	checks, rerrs, loopErr := compileRules(family, ct, t)
 	errs = append(errs, rerrs...)
 	if len(errs) > 0 {
 		return ct, errs
 	}
-	if err := ct.markHooks(); err != nil {
-		return ct, []error{err}
+	if loopErr != nil {
+		return ct, []error{loopErr}
 	}
 	for _, part := range checks {
 		for _, pc := range part {
 			if bad := pc.ch.hookMask &^ pc.hc.allowed; bad != 0 {
 				errs = append(errs, ruleErr(pc.r, "%s, but chain %s is reachable from %s", pc.hc.what, pc.ch.name, hookMaskString(bad)))
 			}
-		}
-	}
-	for _, cc := range ct.chains {
-		if len(cc.rules) >= indexMinRules {
-			cc.idx = buildIndex(cc, family)
 		}
 	}
 	return ct, errs
@@ -262,13 +257,16 @@ func compileTable(family int, t *model.Table) (*ctable, []error) {
 // work: below it, starting goroutines costs more than it saves.
 const parallelMinRules = 8192
 
-// compileRules compiles the rules of every chain of t. A big table's
-// chains are split into one contiguous run per core, of about equal rule
-// counts, compiled at the same time: chains compile independently (jump
-// targets are only looked up, and made once per chain, see
-// compileTarget). Errors and hook checks (one list per part) come back in
-// chain order, as a serial compile gives them.
-func compileRules(family int, ct *ctable, t *model.Table) ([][]pendingCheck, []error) {
+// compileRules compiles the rules of every chain of t, indexes the long
+// chains, and computes from which hooks each chain is reachable
+// (markHooks, whose error it returns apart). A big table's chains are
+// split into contiguous runs of about equal rule counts, a few per core,
+// which the cores take in turn while one of them also walks the chain
+// graph: chains compile independently (jump targets are only looked up,
+// and made once per chain, see compileTarget), and the graph walk needs
+// only the model's rules. Errors and hook checks (one list per run) come
+// back in chain order, as a serial compile gives them.
+func compileRules(family int, ct *ctable, t *model.Table) ([][]pendingCheck, []error, error) {
 	type work struct {
 		ch *model.Chain
 		cc *cchain
@@ -286,11 +284,14 @@ func compileRules(family int, ct *ctable, t *model.Table) ([][]pendingCheck, []e
 		all = append(all, work{ch, cc})
 		total += len(ch.Rules)
 	}
-	run := func(ws []work) ([]pendingCheck, []error) {
+	// A worker's state: shared targets and -s/-d pairs come from it.
+	type worker struct {
+		shared map[sharedKey]*target
+		pairs  []addrPair
+	}
+	run := func(wk *worker, ws []work) ([]pendingCheck, []error) {
 		var checks []pendingCheck
 		var errs []error
-		shared := map[sharedKey]*target{}
-		var pairs []addrPair
 		for _, w := range ws {
 			cc := w.cc
 			cc.rules = make([]crule, 0, len(w.ch.Rules))
@@ -298,7 +299,7 @@ func compileRules(family int, ct *ctable, t *model.Table) ([][]pendingCheck, []e
 				if r == nil {
 					continue
 				}
-				rc := ruleCompiler{family: family, table: ct, chain: cc, r: r, out: cc.rules, shared: shared, pairs: &pairs}
+				rc := ruleCompiler{family: family, table: ct, chain: cc, r: r, out: cc.rules, shared: wk.shared, pairs: &wk.pairs}
 				rules, err := rc.compile()
 				if err != nil {
 					errs = append(errs, err)
@@ -309,43 +310,62 @@ func compileRules(family int, ct *ctable, t *model.Table) ([][]pendingCheck, []e
 					checks = append(checks, pendingCheck{ch: cc, r: r, hc: hc})
 				}
 			}
+			if len(cc.rules) >= indexMinRules {
+				cc.idx = buildIndex(cc, family)
+			}
 		}
 		return checks, errs
 	}
 	workers := min(runtime.GOMAXPROCS(0), 4)
-	type part struct {
-		checks []pendingCheck
-		errs   []error
-	}
-	parts := make([]part, workers)
 	if total < parallelMinRules || workers < 2 {
-		checks, errs := run(all)
-		return [][]pendingCheck{checks}, errs
+		checks, errs := run(&worker{shared: map[sharedKey]*target{}}, all)
+		loopErr := ct.markHooks()
+		return [][]pendingCheck{checks}, errs, loopErr
 	}
-	var wg sync.WaitGroup
-	start, done := 0, 0
-	for k := 0; k < workers; k++ {
-		// Chains [start, end) hold about a 1/workers share of the rules.
-		end, want := start, total*(k+1)/workers
-		for end < len(all) && (done < want || k == workers-1) {
+	// Runs of chains [bounds[k], bounds[k+1]) hold about a 1/parts
+	// share of the rules each.
+	parts := 4 * workers
+	bounds := make([]int, 0, parts+1)
+	bounds = append(bounds, 0)
+	done := 0
+	for k, end := 0, 0; k < parts; k++ {
+		want := total * (k + 1) / parts
+		for end < len(all) && (done < want || k == parts-1) {
 			done += len(all[end].ch.Rules)
 			end++
 		}
-		wg.Add(1)
-		go func(k int, ws []work) {
-			defer wg.Done()
-			parts[k].checks, parts[k].errs = run(ws)
-		}(k, all[start:end])
-		start = end
+		bounds = append(bounds, end)
 	}
+	type result struct {
+		checks []pendingCheck
+		errs   []error
+	}
+	results := make([]result, parts)
+	var next atomic.Int32
+	work1 := func() {
+		wk := &worker{shared: map[sharedKey]*target{}}
+		for {
+			k := int(next.Add(1)) - 1
+			if k >= parts {
+				return
+			}
+			results[k].checks, results[k].errs = run(wk, all[bounds[k]:bounds[k+1]])
+		}
+	}
+	var wg sync.WaitGroup
+	for range workers - 1 {
+		wg.Go(work1)
+	}
+	loopErr := ct.markHooks()
+	work1()
 	wg.Wait()
-	checks := make([][]pendingCheck, workers)
+	checks := make([][]pendingCheck, parts)
 	var errs []error
-	for k, p := range parts {
-		checks[k] = p.checks
-		errs = append(errs, p.errs...)
+	for k, r := range results {
+		checks[k] = r.checks
+		errs = append(errs, r.errs...)
 	}
-	return checks, errs
+	return checks, errs, loopErr
 }
 
 // hookOfChain returns the hook of a built-in chain name.
@@ -376,6 +396,11 @@ func hookMaskString(m uint8) string {
 // (a loop would make the kernel's walk never end, so it refuses the table
 // with ELOOP). Loops among chains no hook reaches are not walked by the
 // kernel and so are not errors.
+//
+// It walks the model's rules, not the compiled ones, so that it can run
+// while they compile: a rule jumps or goes to the chain jumpTarget finds,
+// as its compiled target does (see compileTarget). Its result only
+// counts when every rule compiled.
 func (t *ctable) markHooks() error {
 	const (
 		white = iota
@@ -389,16 +414,16 @@ func (t *ctable) markHooks() error {
 	var visit func(c *cchain) error
 	visit = func(c *cchain) error {
 		c.color = grey
-		for i := range c.rules {
-			tg := c.rules[i].tgt
-			if tg.kind != tJump && tg.kind != tGoto {
+		for _, r := range c.model.Rules {
+			to := t.jumpTarget(r)
+			if to == nil {
 				continue
 			}
-			switch tg.chain.color {
+			switch to.color {
 			case grey:
-				return ruleErr(c.rules[i].m, "jump from chain %s to %s closes a loop: expected chains to form no cycle (iptables-restore refuses loops)", c.name, tg.chain.name)
+				return ruleErr(r, "jump from chain %s to %s closes a loop: expected chains to form no cycle (iptables-restore refuses loops)", c.name, to.name)
 			case white:
-				if err := visit(tg.chain); err != nil {
+				if err := visit(to); err != nil {
 					return err
 				}
 			}
@@ -428,9 +453,9 @@ func (t *ctable) markHooks() error {
 		if c.hookMask == 0 {
 			continue
 		}
-		for j := range c.rules {
-			if tg := c.rules[j].tgt; tg.kind == tJump || tg.kind == tGoto {
-				tg.chain.hookMask |= c.hookMask
+		for _, r := range c.model.Rules {
+			if to := t.jumpTarget(r); to != nil {
+				to.hookMask |= c.hookMask
 			}
 		}
 	}

@@ -118,7 +118,7 @@ type sharedKey struct {
 func (rc *ruleCompiler) compileTarget() (*target, error) {
 	r := rc.r
 	name := r.Target
-	if ch := rc.targetChain(); ch != nil {
+	if ch := rc.table.jumpTarget(r); ch != nil {
 		// A jump or goto: one target per chain and kind, kept in the
 		// chain (a kube-proxy table jumps to tens of thousands of chains).
 		// Chains compile in parallel (see compileRules): the first
@@ -196,20 +196,20 @@ func (rc *ruleCompiler) compileTarget() (*target, error) {
 	return tg, nil
 }
 
-// targetChain returns the chain of the table the rule's target names, or
-// nil. The parser's index (model.Rule.TargetChain) spares a lookup by
-// name when the chain there has that name.
-func (rc *ruleCompiler) targetChain() *cchain {
-	r := rc.r
-	if r.Target == "" {
+// jumpTarget returns the chain of the table a rule's target names (its
+// -j or -g chain), or nil (a nil rule, no target or an extension). The
+// parser's index (model.Rule.TargetChain) spares a lookup by name when
+// the chain there has that name.
+func (t *ctable) jumpTarget(r *model.Rule) *cchain {
+	if r == nil || r.Target == "" {
 		return nil
 	}
-	if k := int(r.TargetChain) - 1; k >= 0 && k < len(rc.table.byIdx) {
-		if ch := rc.table.byIdx[k]; ch != nil && ch.name == r.Target {
+	if k := int(r.TargetChain) - 1; k >= 0 && k < len(t.byIdx) {
+		if ch := t.byIdx[k]; ch != nil && ch.name == r.Target {
 			return ch
 		}
 	}
-	return rc.table.chains[r.Target]
+	return t.chains[r.Target]
 }
 
 // share records an option-less target for reuse by later rules.
