@@ -18,7 +18,6 @@ package iptsave
 import (
 	"io"
 	"io/fs"
-	"runtime"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -124,9 +123,15 @@ type parser struct {
 
 	slabs slabs
 
-	// split is set once the table's rules were considered for a helper
-	// (see startHelper).
-	split bool
+	// run is the table's run of rules being parsed on other cores, if
+	// any (see run.go).
+	run *run
+	// deferChains is set in a parser of part of a run: it leaves rules'
+	// chains to be resolved once every chain is declared (see rule).
+	deferChains bool
+	// errChain is, after an error in a rule's body with deferChains set,
+	// the rule's chain: an undeclared chain is the error to report.
+	errChain string
 	// lateDecl is set when a chain of the table was declared after some
 	// of its rules, which may jump to it: their targets were looked up
 	// before it existed.
@@ -140,26 +145,19 @@ func (p *parser) errf(line int, text, format string, args ...any) *ingest.Error 
 func (p *parser) parse(text string) (*model.Ruleset, *ingest.Error) {
 	p.rs = &model.Ruleset{Family: p.family, Origin: model.Origin{File: p.file}}
 	p.text = text
+	defer p.stopRun()
 	n := 0
-	var h *helper
 	for pos := 0; pos < len(text); {
-		if h != nil && pos == h.from {
-			// The helper parsed the rest of the run of rules: take its
-			// rules, or its error, or (when it met a line it does not
-			// handle) go on from here alone.
-			<-h.done
-			switch {
-			case h.err != nil:
-				return nil, h.err
-			case !h.aborted:
-				p.adopt(h.p)
-				pos, n = h.to, h.n
-				p.next = pos
+		if p.run != nil && pos == p.run.start {
+			// The chains are declared: take the run's rules (see
+			// joinRun) and go on after them.
+			var err *ingest.Error
+			if pos, n, err = p.joinRun(n); err != nil {
+				return nil, err
 			}
-			h = nil
+			p.next = pos
 			continue
 		}
-		start := pos
 		var line string
 		if i := strings.IndexByte(text[pos:], '\n'); i >= 0 {
 			line = text[pos : pos+i]
@@ -174,10 +172,6 @@ func (p *parser) parse(text string) (*model.Ruleset, *ingest.Error) {
 		if len(line) > 0 && line[len(line)-1] == '\r' {
 			line = line[:len(line)-1]
 		}
-		if h == nil && !p.split && p.tbl != nil && len(line) > 0 && line[0] == '-' {
-			p.split = true
-			h = p.startHelper(start, n)
-		}
 		if err := p.line(n, line); err != nil {
 			return nil, err
 		}
@@ -186,109 +180,6 @@ func (p *parser) parse(text string) (*model.Ruleset, *ingest.Error) {
 		return nil, p.errf(p.tblLine, p.tblText, "table %s is not COMMITted by the end of the input: expected a COMMIT line after its rules (is the paste cut short?)", p.tbl.Name)
 	}
 	return p.rs, nil
-}
-
-// Parallel parsing. A kube-proxy host's nat table is one run of 100k
-// rule lines after its chain declarations. When the parser reaches the
-// first rule of a table whose rules fill more than splitMinBytes, a
-// helper parser takes the second half of the run on another core, with
-// its own slabs and scratch and the table's (complete, read-only) chain
-// index; the main parser does the first half and then adopts the
-// helper's rules, numbering them after its own. The result, and the
-// first error, are those of a serial parse: the split is only made when
-// no line of the first half can declare a chain, and the helper gives up
-// (the main parser then goes on alone) at any line that is not a rule.
-const splitMinBytes = 1 << 20
-
-// helper is a parse of the second half of a run of rules.
-type helper struct {
-	p *parser
-	// from is where its text starts, to where it ended; n is the
-	// number of the last line it read.
-	from, to, n int
-	err         *ingest.Error
-	aborted     bool
-	done        chan struct{}
-}
-
-// startHelper starts a helper for the rules after the one starting at
-// offset start (line n), or returns nil when the table is too small or
-// its rules cannot be split safely.
-func (p *parser) startHelper(start, n int) *helper {
-	if runtime.GOMAXPROCS(0) < 2 {
-		return nil
-	}
-	rest := p.text[start:]
-	end := strings.Index(rest, "\nCOMMIT")
-	if end < 0 || end < splitMinBytes {
-		return nil
-	}
-	rest = rest[:end+1]
-	mid := len(rest) / 2
-	if i := strings.IndexByte(rest[mid:], '\n'); i >= 0 {
-		mid += i + 1
-	} else {
-		return nil
-	}
-	// Every line of the first half must be a rule, a comment or blank:
-	// a chain declaration there would change the chain index the helper
-	// reads.
-	lines := 0
-	for s := rest[:mid]; len(s) > 0; lines++ {
-		i := strings.IndexByte(s, '\n')
-		if t := trimSpace(s[:i]); t != "" && t[0] != '-' && t[0] != '[' && t[0] != '#' {
-			return nil
-		}
-		s = s[i+1:]
-	}
-	hp := &parser{file: p.file, family: p.family, rs: p.rs, tbl: p.tbl, chainIdx: p.chainIdx, lastIdx: -1,
-		counts: make([]int, len(p.tbl.Chains)), text: p.text,
-		tblRules: make([]*model.Rule, 0, cap(p.tblRules)/2+16), ruleChain: make([]int32, 0, cap(p.tblRules)/2+16)}
-	h := &helper{p: hp, from: start + mid, done: make(chan struct{})}
-	go func() {
-		defer close(h.done)
-		// The first half holds lines n to n+lines-1.
-		h.to, h.n, h.aborted, h.err = hp.rules(start+mid, start+len(rest), n+lines-1)
-	}()
-	return h
-}
-
-// rules parses the rule lines in p.text[pos:end], the first being line
-// n+1 (each ends with a newline). It stops, with aborted set, at a line that is not a rule, a
-// comment or blank. It returns where it stopped and the last line read.
-func (p *parser) rules(pos, end, n int) (int, int, bool, *ingest.Error) {
-	for pos < end {
-		i := strings.IndexByte(p.text[pos:end], '\n')
-		line := p.text[pos : pos+i]
-		if t := trimSpace(line); t != "" && t[0] != '-' && t[0] != '[' && t[0] != '#' {
-			return pos, n, true, nil
-		}
-		pos += i + 1
-		n++
-		p.next = pos
-		if len(line) > 0 && line[len(line)-1] == '\r' {
-			line = line[:len(line)-1]
-		}
-		if err := p.line(n, line); err != nil {
-			return pos, n, false, err
-		}
-	}
-	return pos, n, false, nil
-}
-
-// adopt appends a helper's rules to the table's, numbered after the
-// rules this parser has read of each chain.
-func (p *parser) adopt(h *parser) {
-	for k, r := range h.tblRules {
-		ci := h.ruleChain[k]
-		r.Pos += p.counts[ci]
-	}
-	for ci, c := range h.counts {
-		p.counts[ci] += c
-	}
-	p.tblRules = append(p.tblRules, h.tblRules...)
-	p.ruleChain = append(p.ruleChain, h.ruleChain...)
-	p.lastIdx = -1
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' }
@@ -403,24 +294,45 @@ func (p *parser) startTable(n int, line, name string) *ingest.Error {
 	p.tbl = &model.Table{Name: name, Origin: model.Origin{File: p.file, Line: n, Text: line}}
 	p.rs.Tables = append(p.rs.Tables, p.tbl)
 	p.tblLine, p.tblText = n, line
-	// Size the chain index for the declarations that follow: kube-proxy
-	// hosts declare tens of thousands of chains.
-	decls := 0
-	for rest := p.text[p.next:]; len(rest) > 0 && rest[0] == ':'; decls++ {
-		i := strings.IndexByte(rest, '\n')
-		if i < 0 {
-			decls++
+	// Size the chain index for the declarations that follow (kube-proxy
+	// hosts declare tens of thousands of chains), and find where the
+	// rules after them start.
+	decls, rules := 0, -1
+	for pos := p.next; pos < len(p.text); {
+		end := len(p.text)
+		if i := strings.IndexByte(p.text[pos:], '\n'); i >= 0 {
+			end = pos + i
+		}
+		l := p.text[pos:end]
+		if len(l) > 0 && l[len(l)-1] == '\r' {
+			l = l[:len(l)-1]
+		}
+		if l != "" && l[0] != '#' && l[0] != ':' {
+			if l[0] == '-' || l[0] == '[' {
+				rules = pos
+			}
 			break
 		}
-		rest = rest[i+1:]
+		if l != "" && l[0] == ':' {
+			decls++
+		}
+		pos = end + 1
 	}
 	p.chainIdx = make(map[string]int, decls)
 	p.tbl.Chains = make([]*model.Chain, 0, decls)
 	p.counts = p.counts[:0]
 	p.tblRules, p.ruleChain = p.tblRules[:0], p.ruleChain[:0]
-	// And the rule lists for its rules (an estimate: the "-A" lines up
-	// to the next COMMIT), rather than growing them by doubling, which
-	// on a 100k-rule table leaves megabytes of garbage behind.
+	p.lastIdx = -1
+	p.lateDecl = false
+	// A big run of rules is parsed on the other cores while this one
+	// reads the declarations (see run.go).
+	if rules >= 0 && p.startRun(rules) {
+		return nil
+	}
+	// Otherwise, size the rule lists for the table's rules (an estimate:
+	// the "-A" lines up to the next COMMIT), rather than growing them by
+	// doubling, which on a 100k-rule table leaves megabytes of garbage
+	// behind.
 	rest := p.text[p.next:]
 	if i := strings.Index(rest, "\nCOMMIT"); i >= 0 {
 		rest = rest[:i]
@@ -428,8 +340,6 @@ func (p *parser) startTable(n int, line, name string) *ingest.Error {
 	if n := strings.Count(rest, "\n-A ") + 1; n > cap(p.tblRules) {
 		p.tblRules, p.ruleChain = make([]*model.Rule, 0, n), make([]int32, 0, n)
 	}
-	p.lastIdx = -1
-	p.split, p.lateDecl = false, false
 	return nil
 }
 

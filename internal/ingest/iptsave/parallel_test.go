@@ -83,7 +83,36 @@ func TestParallelParseSame(t *testing.T) {
 		{100, "-A SVC-1 -j ACCEPT\n-A SVC-1 -j ACCEPT\r\n  \t\n"}, // CRLF and blanks
 		{20000, "[5:10] -A SVC-299 -j ACCEPT\n# comment\n"},       // counters
 		{23999, "COMMIT\n"},                                       // COMMIT early
+		// An undeclared chain and an error in the same rule, or in
+		// rules next to each other, in either order.
+		{100, "-A NOPE -p tcp --dport x -j ACCEPT\n"},
+		{20000, "-A NOPE -p tcp --dport x -j ACCEPT\n"},
+		{12000, "-A SVC-1 -p tcp --dport x -j ACCEPT\n-A NOPE -j ACCEPT\n"},
+		{12000, "-A NOPE -j ACCEPT\n-A SVC-1 -p tcp --dport x -j ACCEPT\n"},
+		{3000, "-A SVC-1 -j \"unterminated\n-A NOPE -j ACCEPT\n"},
+		{3000, "-A NOPE -j ACCEPT\n-A SVC-1 -j \"unterminated\n"},
+		{3000, "-A\n"},
+		// Errors in two places: the first one counts.
+		{5000, "-A SVC-1 -j ACCEPT --nope\n-A SVC-2 -j ACCEPT\n" + strings.Repeat("-A SVC-2 -j ACCEPT\n", 20000) + "-A SVC-2 -p tcp --dport x -j ACCEPT\n"},
+		// Jumps ahead, and to a chain declared later.
+		{100, "-A SVC-1 -j SVC-299\n-A SVC-1 -g SVC-298\n"},
+		{100, "-A SVC-1 -j LATE\n:LATE - [0:0]\n"},
+		{20000, "-A SVC-1 -g LATE\n:LATE - [0:0]\n-A LATE -j ACCEPT\n"},
+		{20000, "-A SVC-1 -j LATE\n"},
+		{20000, "-A SVC-1 -g DNAT\n"},
+		// Blank lines with CRLF, indented and counted rules.
+		{6000, "\r\n\r\n  -A SVC-1 -j ACCEPT\r\n\t[1:2] -A SVC-1 -j ACCEPT\n"},
 	} {
 		parseBoth(t, bigTable(c.at, c.extra))
+	}
+}
+
+// TestParallelParseDeclarationError has the error among the declarations
+// a big table's rules are parsed alongside.
+func TestParallelParseDeclarationError(t *testing.T) {
+	text := bigTable(0, "")
+	for _, bad := range []string{":SVC-7 - [0:0]\n", ":X ACCEPT [0:0]\n", ":Y - [a:b]\n", "-A SVC-1 -j ACCEPT\n"} {
+		i := strings.Index(text, ":SVC-150 ")
+		parseBoth(t, text[:i]+bad+text[i:])
 	}
 }

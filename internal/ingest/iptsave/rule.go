@@ -148,6 +148,22 @@ func (p *parser) rule(n int, line, s string, pk, by uint64, counted bool) *inges
 		return p.errf(n, line, "missing chain name: expected -A CHAIN ...")
 	}
 	name := toks[1].s
+	if p.deferChains {
+		// Part of a run parsed while the chains are being declared: the
+		// chain, the position and the jump target are resolved after
+		// (see resolve), and a body error only stands if the chain is
+		// declared.
+		r := &p.slabs.rules.take(1)[0]
+		r.Chain = name
+		r.Packets, r.Bytes = pk, by
+		r.Origin = model.Origin{File: p.file, Line: n, Text: line}
+		if err := p.body(n, line, toks[2:], r, counted); err != nil {
+			p.errChain = name
+			return err
+		}
+		p.tblRules = append(p.tblRules, r)
+		return nil
+	}
 	ci := p.lastIdx
 	chains := p.tbl.Chains
 	switch {
@@ -157,7 +173,7 @@ func (p *parser) rule(n int, line, s string, pk, by uint64, counted bool) *inges
 	default:
 		var ok bool
 		if ci, ok = p.chainIdx[name]; !ok {
-			return p.errf(n, line, "chain %s is not declared in table %s: expected a :%s line before its rules", name, p.tbl.Name, name)
+			return p.undeclared(n, line, name)
 		}
 	}
 	p.lastIdx = ci
