@@ -16,7 +16,7 @@ import (
 func (r *run) routeEvent(c *pctx, res *route.Result, what string) {
 	ev := trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvRoute, Iface: res.Dev}
 	m := len(r.msg)
-	b := append(append(append(r.msg, what...), ": "...), res.Why...)
+	b := res.AppendWhy(append(append(r.msg, what...), ": "...))
 	if res.Rule != nil && !(len(c.ns.n.Rules) == 0) {
 		b = append(strconv.AppendInt(append(b, " (ip rule "...), int64(res.Rule.Priority), 10), ')')
 	}
@@ -248,7 +248,7 @@ func (r *run) rpFilter(c *pctx) bool {
 		r.drop(c, c.iif, fmt.Sprintf("reverse-path filter (%s, strict): the route back to %s leaves by %s, not by %s where the packet arrived, so the kernel drops it silently", why, c.pkt.Src, rev.Dev, c.iif), routeOrigin(&rev))
 		return false
 	}
-	ev.Message = fmt.Sprintf("reverse-path filter (%s) passes: the route back to %s is %s", why, c.pkt.Src, rev.Why)
+	ev.Message = fmt.Sprintf("reverse-path filter (%s) passes: the route back to %s is %s", why, c.pkt.Src, rev.Explain())
 	r.emit(ev)
 	return true
 }

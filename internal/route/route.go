@@ -175,8 +175,31 @@ type Result struct {
 	// Err names the failure: "unreachable" (no route: ENETUNREACH),
 	// "prohibit", "blackhole"; empty when a usable route was found.
 	Err string
-	// Why explains the decision in words.
+	// Why explains the decision in words, or holds what follows the
+	// explanation of the route that matched: read it with Explain or
+	// AppendWhy.
 	Why string
+	// matchDst and matchDesc explain a matched route, rendered only
+	// when asked: routing runs far more often than its words are read.
+	matchDst  netip.Addr
+	matchDesc string
+}
+
+// AppendWhy appends the explanation of the decision to b.
+func (r *Result) AppendWhy(b []byte) []byte {
+	if r.matchDesc != "" {
+		b = append(r.matchDst.AppendTo(b), " matches "...)
+		b = append(append(append(b, r.matchDesc...), " in table "...), TableName(r.Table)...)
+	}
+	return append(b, r.Why...)
+}
+
+// Explain explains the decision in words.
+func (r *Result) Explain() string {
+	if r.matchDesc == "" {
+		return r.Why
+	}
+	return string(r.AppendWhy(nil))
 }
 
 // NextHop returns the address the packet is sent to on the link: the
@@ -320,7 +343,7 @@ func (f *FIB) lookupTable(table int, q Query, why bool) (Result, bool) {
 		}
 		res.Src = f.selectSrc(res, q.Dst)
 		if why {
-			res.Why = q.Dst.String() + " matches " + e.desc + " in table " + TableName(table)
+			res.matchDst, res.matchDesc = q.Dst, e.desc
 		}
 		return res, true
 	}

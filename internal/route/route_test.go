@@ -58,7 +58,7 @@ func TestLookup(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := f.Lookup(tc.q)
 			if r.Type != tc.typ || r.Dev != tc.dev || r.Err != tc.err {
-				t.Fatalf("got type=%s dev=%s err=%q (%s), want type=%s dev=%s err=%q", r.Type, r.Dev, r.Err, r.Why, tc.typ, tc.dev, tc.err)
+				t.Fatalf("got type=%s dev=%s err=%q (%s), want type=%s dev=%s err=%q", r.Type, r.Dev, r.Err, r.Explain(), tc.typ, tc.dev, tc.err)
 			}
 			if tc.via != "" && r.Via != addr(tc.via) {
 				t.Errorf("via = %s, want %s", r.Via, tc.via)
@@ -66,7 +66,7 @@ func TestLookup(t *testing.T) {
 			if tc.src != "" && r.Src != addr(tc.src) {
 				t.Errorf("src = %s, want %s", r.Src, tc.src)
 			}
-			if r.Why == "" {
+			if r.Explain() == "" {
 				t.Error("no reason given")
 			}
 		})
