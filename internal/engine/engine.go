@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pktflow/pktflow/internal/conntrack"
 	"github.com/pktflow/pktflow/internal/model"
@@ -76,9 +77,25 @@ type nodeState struct {
 	where [netfilter.PostRouting + 1]string
 	// macs holds each device's MAC in lower case, as frames carry them.
 	macs map[string]string
+	// devs holds what the engine works out about each device.
+	devs map[string]*devCache
 	// rpf caches rpFilterMode's answers (device → rpfAnswer): sysctls
 	// never change after New.
 	rpf sync.Map
+}
+
+// devCache holds what the engine works out about one device of a node,
+// made on first use and never changed after (the wiring and sysctls are
+// fixed once New returns): a map lookup by device name and an atomic
+// load per packet, where a sync.Map keyed by node and device hashed both
+// names. Devices the snapshot does not list use the engine-wide caches.
+type devCache struct {
+	peers   atomic.Pointer[[]model.Endpoint]
+	domain  [2]atomic.Pointer[[]ipEndpoint] // [0]: domain, [1]: domainFromWire
+	segment atomic.Pointer[segmentView]
+	rpf     atomic.Pointer[rpfAnswer]
+	fwd     [2]atomic.Pointer[fwdAnswer] // [0]: IPv4, [1]: IPv6
+	arp     sync.Map                     // netip.Addr → []ipEndpoint
 }
 
 // rpfAnswer is a device's effective rp_filter mode and why.
@@ -93,7 +110,8 @@ func New(s *model.Snapshot) (*Engine, error) {
 	e := &Engine{snap: s, nodes: map[string]*nodeState{}, wire: map[model.Endpoint]*model.Link{}}
 	for _, n := range s.Nodes {
 		ns := &nodeState{n: n, fib: route.New(n), ifaces: map[string]*model.Interface{}, ports: map[string][]string{},
-			external: n.Kind == model.KindExternal, macs: make(map[string]string, len(n.Interfaces))}
+			external: n.Kind == model.KindExternal, macs: make(map[string]string, len(n.Interfaces)),
+			devs: make(map[string]*devCache, len(n.Interfaces))}
 		ns.addrTypeFn = ns.addrType
 		for h := netfilter.PreRouting; h <= netfilter.PostRouting; h++ {
 			ns.where[h] = n.Name + " " + h.String()
@@ -101,6 +119,7 @@ func New(s *model.Snapshot) (*Engine, error) {
 		for _, ifc := range n.Interfaces {
 			ns.ifaces[ifc.Name] = ifc
 			ns.macs[ifc.Name] = strings.ToLower(ifc.MAC)
+			ns.devs[ifc.Name] = new(devCache)
 			if ifc.Master != "" {
 				ns.ports[ifc.Master] = append(ns.ports[ifc.Master], ifc.Name)
 			}
@@ -220,6 +239,18 @@ func (ns *nodeState) nf(p *packet.Packet) *netfilter.Compiled {
 // (which the kernel copies into every device's value), else the Linux
 // default 0. IPv6: net.ipv6.conf.all.forwarding, which ip6_forward checks.
 func (ns *nodeState) forwarding(iif string, v6 bool) (bool, string) {
+	if d := ns.devs[iif]; d != nil {
+		slot := &d.fwd[0]
+		if v6 {
+			slot = &d.fwd[1]
+		}
+		if a := slot.Load(); a != nil {
+			return a.on, a.why
+		}
+		on, why := ns.forwardingOf(iif, v6)
+		slot.Store(&fwdAnswer{on, why})
+		return on, why
+	}
 	k := fwdKey{iif, v6}
 	if v, ok := ns.fwd.Load(k); ok {
 		a := v.(fwdAnswer)
@@ -287,6 +318,14 @@ func (ns *nodeState) sysctlInt(key string) (int, model.Sysctl, bool) {
 // conf.all.rp_filter and conf.DEV.rp_filter (Linux's default is 0 for
 // both; distributions often set 1 or 2).
 func (ns *nodeState) rpFilterMode(dev string) (int, string) {
+	if d := ns.devs[dev]; d != nil {
+		if a := d.rpf.Load(); a != nil {
+			return a.mode, a.why
+		}
+		mode, why := ns.readRPFilter(dev)
+		d.rpf.Store(&rpfAnswer{mode, why})
+		return mode, why
+	}
 	if v, ok := ns.rpf.Load(dev); ok {
 		a := v.(rpfAnswer)
 		return a.mode, a.why

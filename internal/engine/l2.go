@@ -28,6 +28,14 @@ type ipEndpoint struct {
 
 // peers returns the endpoints at the other end(s) of dev's wire.
 func (e *Engine) peers(ns *nodeState, dev string) []model.Endpoint {
+	if d := ns.devs[dev]; d != nil {
+		if v := d.peers.Load(); v != nil {
+			return *v
+		}
+		out := e.walkPeers(ns, dev)
+		d.peers.Store(&out)
+		return out
+	}
 	k := model.Endpoint{Node: ns.n.Name, Iface: dev}
 	if v, ok := e.peerCache.Load(k); ok {
 		return v.([]model.Endpoint)
@@ -60,16 +68,29 @@ type l2key struct {
 // l2walk returns domain or domainFromWire from the cache, walking the
 // wires the first time.
 func (e *Engine) l2walk(ns *nodeState, dev string, fromWire bool) []ipEndpoint {
+	walk := func() []ipEndpoint {
+		if fromWire {
+			return e.walkDomainFromWire(ns, dev)
+		}
+		return e.walkDomain(ns, dev)
+	}
+	if d := ns.devs[dev]; d != nil {
+		slot := &d.domain[0]
+		if fromWire {
+			slot = &d.domain[1]
+		}
+		if v := slot.Load(); v != nil {
+			return *v
+		}
+		out := walk()
+		slot.Store(&out)
+		return out
+	}
 	k := l2key{ns.n.Name, dev, fromWire}
 	if v, ok := e.l2.Load(k); ok {
 		return v.([]ipEndpoint)
 	}
-	var out []ipEndpoint
-	if fromWire {
-		out = e.walkDomainFromWire(ns, dev)
-	} else {
-		out = e.walkDomain(ns, dev)
-	}
+	out := walk()
 	e.l2.Store(k, out)
 	return out
 }
@@ -86,8 +107,11 @@ type arpKey struct {
 // depends only on the snapshot, so it is cached: on a segment shared by a
 // thousand hosts each lookup would otherwise scan them all.
 func (e *Engine) arpOwners(ns *nodeState, dev string, addr netip.Addr) []ipEndpoint {
-	k := arpKey{ns.n.Name, dev, addr}
-	if v, ok := e.arp.Load(k); ok {
+	cache, k := &e.arp, any(arpKey{ns.n.Name, dev, addr})
+	if d := ns.devs[dev]; d != nil {
+		cache, k = &d.arp, addr
+	}
+	if v, ok := cache.Load(k); ok {
 		return v.([]ipEndpoint)
 	}
 	var out []ipEndpoint
@@ -96,7 +120,7 @@ func (e *Engine) arpOwners(ns *nodeState, dev string, addr netip.Addr) []ipEndpo
 			out = append(out, ep)
 		}
 	}
-	e.arp.Store(k, out)
+	cache.Store(k, out)
 	return out
 }
 
@@ -412,9 +436,17 @@ type segmentView struct {
 
 // segment returns the segment view of dev's wire, made on first use.
 func (e *Engine) segment(ns *nodeState, dev string) *segmentView {
+	d := ns.devs[dev]
+	if d != nil {
+		if v := d.segment.Load(); v != nil {
+			return v
+		}
+	}
 	k := model.Endpoint{Node: ns.n.Name, Iface: dev}
-	if v, ok := e.segments.Load(k); ok {
-		return v.(*segmentView)
+	if d == nil {
+		if v, ok := e.segments.Load(k); ok {
+			return v.(*segmentView)
+		}
 	}
 	sv := &segmentView{peers: e.peers(ns, dev), byMAC: map[string]int{}}
 	for i, ep := range sv.peers {
@@ -432,7 +464,11 @@ func (e *Engine) segment(ns *nodeState, dev string) *segmentView {
 			sv.ports = append(sv.ports, i)
 		}
 	}
-	e.segments.Store(k, sv)
+	if d != nil {
+		d.segment.Store(sv)
+	} else {
+		e.segments.Store(k, sv)
+	}
 	return sv
 }
 
