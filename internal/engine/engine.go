@@ -95,7 +95,7 @@ type devCache struct {
 	segment atomic.Pointer[segmentView]
 	rpf     atomic.Pointer[rpfAnswer]
 	fwd     [2]atomic.Pointer[fwdAnswer] // [0]: IPv4, [1]: IPv6
-	arp     sync.Map                     // netip.Addr → []ipEndpoint
+	arp     atomic.Pointer[map[netip.Addr][]ipEndpoint]
 }
 
 // rpfAnswer is a device's effective rp_filter mode and why.

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"strings"
 
@@ -95,6 +96,10 @@ func (e *Engine) l2walk(ns *nodeState, dev string, fromWire bool) []ipEndpoint {
 	return out
 }
 
+// maxARPCache bounds a device's cached ARP answers: beyond it, answers are
+// worked out each time (a program tracing to ever new addresses).
+const maxARPCache = 4096
+
 // arpKey names a cached answer of arpOwners.
 type arpKey struct {
 	node, dev string
@@ -107,11 +112,14 @@ type arpKey struct {
 // depends only on the snapshot, so it is cached: on a segment shared by a
 // thousand hosts each lookup would otherwise scan them all.
 func (e *Engine) arpOwners(ns *nodeState, dev string, addr netip.Addr) []ipEndpoint {
-	cache, k := &e.arp, any(arpKey{ns.n.Name, dev, addr})
-	if d := ns.devs[dev]; d != nil {
-		cache, k = &d.arp, addr
-	}
-	if v, ok := cache.Load(k); ok {
+	d := ns.devs[dev]
+	if d != nil {
+		if m := d.arp.Load(); m != nil {
+			if out, ok := (*m)[addr]; ok {
+				return out
+			}
+		}
+	} else if v, ok := e.arp.Load(arpKey{ns.n.Name, dev, addr}); ok {
 		return v.([]ipEndpoint)
 	}
 	var out []ipEndpoint
@@ -120,8 +128,26 @@ func (e *Engine) arpOwners(ns *nodeState, dev string, addr netip.Addr) []ipEndpo
 			out = append(out, ep)
 		}
 	}
-	cache.Store(k, out)
-	return out
+	if d == nil {
+		e.arp.Store(arpKey{ns.n.Name, dev, addr}, out)
+		return out
+	}
+	// The map is never written once published: a new answer publishes
+	// a copy (a device sees few distinct next hops).
+	for {
+		old := d.arp.Load()
+		m := make(map[netip.Addr][]ipEndpoint, 1)
+		if old != nil {
+			if len(*old) >= maxARPCache {
+				return out
+			}
+			maps.Copy(m, *old)
+		}
+		m[addr] = out
+		if d.arp.CompareAndSwap(old, &m) {
+			return out
+		}
+	}
 }
 
 // domain lists the IP endpoints reachable at layer 2 from a device,

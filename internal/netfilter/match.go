@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/pktflow/pktflow/internal/model"
 	"github.com/pktflow/pktflow/internal/packet"
@@ -683,11 +684,22 @@ type statisticMatch struct {
 	table, chain string
 	r            *model.Rule
 	m            *model.Match
+	// desc is what, made the first time a packet reaches the match.
+	desc atomic.Pointer[string]
 }
 
 // what describes the choice for Ctx.Choose: the rule (as ruleRef names
 // it), then the match.
 func (m *statisticMatch) what() string {
+	if d := m.desc.Load(); d != nil {
+		return *d
+	}
+	d := m.describe()
+	m.desc.Store(&d)
+	return d
+}
+
+func (m *statisticMatch) describe() string {
 	b := make([]byte, 0, 192)
 	b = append(append(append(append(b, m.table...), ' '), m.chain...), " rule "...)
 	b = strconv.AppendInt(b, int64(m.r.Pos), 10)
