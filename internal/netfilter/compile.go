@@ -49,6 +49,9 @@ type cchain struct {
 	rules   []crule
 	// color marks the chain during markHooks' loop search.
 	color uint8
+	// jumps are the chain's rules that jump or go to a chain, in order,
+	// while the table compiles (for markHooks).
+	jumps []jump
 	// jumpTg and gotoTg are the targets of rules that jump or go to
 	// this chain, shared by all of them.
 	jumpTg, gotoTg atomic.Pointer[target]
@@ -69,6 +72,12 @@ const (
 	bProto
 	bFrag
 )
+
+// jump is a rule that jumps or goes to a chain.
+type jump struct {
+	to *cchain
+	r  *model.Rule
+}
 
 // ifacePair is a rule's -i and -o.
 type ifacePair struct{ in, out ifaceMatch }
@@ -200,7 +209,15 @@ func compileTable(family int, t *model.Table) (*ctable, []error) {
 	var errs []error
 	var slab []cchain
 	ct.byIdx = make([]*cchain, len(t.Chains))
-	defer func() { ct.byIdx = nil }()
+	defer func() {
+		// The jump lists were for markHooks.
+		for _, cc := range ct.byIdx {
+			if cc != nil {
+				cc.jumps = nil
+			}
+		}
+		ct.byIdx = nil
+	}()
 	for i, ch := range t.Chains {
 		if ch == nil {
 			continue
@@ -235,13 +252,13 @@ func compileTable(family int, t *model.Table) (*ctable, []error) {
 		ct.chains[ch.Name] = cc
 		ct.byIdx[i] = cc
 	}
-	checks, rerrs, loopErr := compileRules(family, ct, t)
+	checks, rerrs := compileRules(family, ct, t)
 	errs = append(errs, rerrs...)
 	if len(errs) > 0 {
 		return ct, errs
 	}
-	if loopErr != nil {
-		return ct, []error{loopErr}
+	if err := ct.markHooks(); err != nil {
+		return ct, []error{err}
 	}
 	for _, part := range checks {
 		for _, pc := range part {
@@ -258,15 +275,13 @@ func compileTable(family int, t *model.Table) (*ctable, []error) {
 const parallelMinRules = 8192
 
 // compileRules compiles the rules of every chain of t, indexes the long
-// chains, and computes from which hooks each chain is reachable
-// (markHooks, whose error it returns apart). A big table's chains are
-// split into contiguous runs of about equal rule counts, a few per core,
-// which the cores take in turn while one of them also walks the chain
-// graph: chains compile independently (jump targets are only looked up,
-// and made once per chain, see compileTarget), and the graph walk needs
-// only the model's rules. Errors and hook checks (one list per run) come
-// back in chain order, as a serial compile gives them.
-func compileRules(family int, ct *ctable, t *model.Table) ([][]pendingCheck, []error, error) {
+// chains, and lists each chain's jumps for markHooks. A big table's
+// chains are split into contiguous runs of about equal rule counts, a few
+// per core, which the cores take in turn: chains compile independently
+// (jump targets are only looked up, and made once per chain, see
+// compileTarget). Errors and hook checks (one list per run) come back in
+// chain order, as a serial compile gives them.
+func compileRules(family int, ct *ctable, t *model.Table) ([][]pendingCheck, []error) {
 	type work struct {
 		ch *model.Chain
 		cc *cchain
@@ -284,32 +299,36 @@ func compileRules(family int, ct *ctable, t *model.Table) ([][]pendingCheck, []e
 		all = append(all, work{ch, cc})
 		total += len(ch.Rules)
 	}
-	// A worker's state: shared targets and -s/-d pairs come from it.
-	type worker struct {
-		shared map[sharedKey]*target
-		pairs  []addrPair
-	}
 	run := func(wk *worker, ws []work) ([]pendingCheck, []error) {
 		var checks []pendingCheck
 		var errs []error
 		for _, w := range ws {
 			cc := w.cc
 			cc.rules = make([]crule, 0, len(w.ch.Rules))
+			// The chain's jumps go in the worker's current block.
+			if cap(wk.jumps)-len(wk.jumps) < len(w.ch.Rules) {
+				wk.jumps = make([]jump, 0, max(len(w.ch.Rules), 1024))
+			}
+			j0 := len(wk.jumps)
 			for _, r := range w.ch.Rules {
 				if r == nil {
 					continue
 				}
-				rc := ruleCompiler{family: family, table: ct, chain: cc, r: r, out: cc.rules, shared: wk.shared, pairs: &wk.pairs}
+				rc := ruleCompiler{family: family, table: ct, chain: cc, r: r, out: cc.rules, wk: wk}
 				rules, err := rc.compile()
 				if err != nil {
 					errs = append(errs, err)
 					continue
 				}
 				cc.rules = rules
+				if tg := rules[len(rules)-1].tgt; tg.kind == tJump || tg.kind == tGoto {
+					wk.jumps = append(wk.jumps, jump{tg.chain, r})
+				}
 				for _, hc := range rc.hooks[:rc.nhooks] {
 					checks = append(checks, pendingCheck{ch: cc, r: r, hc: hc})
 				}
 			}
+			cc.jumps = wk.jumps[j0:len(wk.jumps):len(wk.jumps)]
 			if len(cc.rules) >= indexMinRules {
 				cc.idx = buildIndex(cc, family)
 			}
@@ -318,9 +337,8 @@ func compileRules(family int, ct *ctable, t *model.Table) ([][]pendingCheck, []e
 	}
 	workers := min(runtime.GOMAXPROCS(0), 4)
 	if total < parallelMinRules || workers < 2 {
-		checks, errs := run(&worker{shared: map[sharedKey]*target{}}, all)
-		loopErr := ct.markHooks()
-		return [][]pendingCheck{checks}, errs, loopErr
+		checks, errs := run(newWorker(), all)
+		return [][]pendingCheck{checks}, errs
 	}
 	// Runs of chains [bounds[k], bounds[k+1]) hold about a 1/parts
 	// share of the rules each.
@@ -343,7 +361,7 @@ func compileRules(family int, ct *ctable, t *model.Table) ([][]pendingCheck, []e
 	results := make([]result, parts)
 	var next atomic.Int32
 	work1 := func() {
-		wk := &worker{shared: map[sharedKey]*target{}}
+		wk := newWorker()
 		for {
 			k := int(next.Add(1)) - 1
 			if k >= parts {
@@ -356,7 +374,6 @@ func compileRules(family int, ct *ctable, t *model.Table) ([][]pendingCheck, []e
 	for range workers - 1 {
 		wg.Go(work1)
 	}
-	loopErr := ct.markHooks()
 	work1()
 	wg.Wait()
 	checks := make([][]pendingCheck, parts)
@@ -365,8 +382,25 @@ func compileRules(family int, ct *ctable, t *model.Table) ([][]pendingCheck, []e
 		checks[k] = r.checks
 		errs = append(errs, r.errs...)
 	}
-	return checks, errs, loopErr
+	return checks, errs
 }
+
+// worker is the state of one core compiling rules.
+type worker struct {
+	// shared holds the targets without options (ACCEPT, RETURN ...),
+	// which every rule using them shares.
+	shared map[sharedKey]*target
+	// pairs hands out rules' addrPairs, jumps chains' jump lists, a
+	// block at a time.
+	pairs []addrPair
+	jumps []jump
+	// notChain holds target names recently found not to be chains of
+	// the table (DNAT, REJECT ... on thousands of rules), for jumpTarget.
+	notChain [4]string
+	nextNot  uint8
+}
+
+func newWorker() *worker { return &worker{shared: map[sharedKey]*target{}} }
 
 // hookOfChain returns the hook of a built-in chain name.
 func hookOfChain(name string) (Hook, bool) {
@@ -395,12 +429,8 @@ func hookMaskString(m uint8) string {
 // jump loops, as the kernel does when iptables-restore commits a table
 // (a loop would make the kernel's walk never end, so it refuses the table
 // with ELOOP). Loops among chains no hook reaches are not walked by the
-// kernel and so are not errors.
-//
-// It walks the model's rules, not the compiled ones, so that it can run
-// while they compile: a rule jumps or goes to the chain jumpTarget finds,
-// as its compiled target does (see compileTarget). Its result only
-// counts when every rule compiled.
+// kernel and so are not errors. It walks the chains' jump lists, which
+// it drops.
 func (t *ctable) markHooks() error {
 	const (
 		white = iota
@@ -414,16 +444,12 @@ func (t *ctable) markHooks() error {
 	var visit func(c *cchain) error
 	visit = func(c *cchain) error {
 		c.color = grey
-		for _, r := range c.model.Rules {
-			to := t.jumpTarget(r)
-			if to == nil {
-				continue
-			}
-			switch to.color {
+		for _, j := range c.jumps {
+			switch j.to.color {
 			case grey:
-				return ruleErr(r, "jump from chain %s to %s closes a loop: expected chains to form no cycle (iptables-restore refuses loops)", c.name, to.name)
+				return ruleErr(j.r, "jump from chain %s to %s closes a loop: expected chains to form no cycle (iptables-restore refuses loops)", c.name, j.to.name)
 			case white:
-				if err := visit(to); err != nil {
+				if err := visit(j.to); err != nil {
 					return err
 				}
 			}
@@ -453,10 +479,8 @@ func (t *ctable) markHooks() error {
 		if c.hookMask == 0 {
 			continue
 		}
-		for _, r := range c.model.Rules {
-			if to := t.jumpTarget(r); to != nil {
-				to.hookMask |= c.hookMask
-			}
+		for _, j := range c.jumps {
+			j.to.hookMask |= c.hookMask
 		}
 	}
 	return nil

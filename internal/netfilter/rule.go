@@ -22,27 +22,24 @@ type ruleCompiler struct {
 
 	hooks  [3]hookConstraint
 	nhooks int
-	// shared holds the targets without options (ACCEPT, -j CHAIN ...),
-	// which every rule using them shares.
-	shared map[sharedKey]*target
 	// out is the chain's compiled rules so far: compile appends to it.
 	out []crule
-	// pairs hands out rules' addrPairs a block at a time (nil: one
-	// allocation each).
-	pairs *[]addrPair
+	// wk is the compiling core's state (shared targets, blocks of
+	// addrPairs); nil compiles the rule on its own.
+	wk *worker
 }
 
 // takePairs returns room for n addrPairs (length 0, capacity n).
 func (rc *ruleCompiler) takePairs(n int) []addrPair {
-	if rc.pairs == nil {
+	if rc.wk == nil {
 		return make([]addrPair, 0, n)
 	}
-	free := *rc.pairs
+	free := rc.wk.pairs
 	if cap(free)-len(free) < n {
 		// Blocks double from 8 to 256 pairs: small tables stay small.
 		free = make([]addrPair, 0, max(n, min(max(2*cap(free), 8), 256)))
 	}
-	*rc.pairs = free[:len(free)+n]
+	rc.wk.pairs = free[:len(free)+n]
 	return free[len(free) : len(free) : len(free)+n]
 }
 

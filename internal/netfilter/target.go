@@ -118,7 +118,7 @@ type sharedKey struct {
 func (rc *ruleCompiler) compileTarget() (*target, error) {
 	r := rc.r
 	name := r.Target
-	if ch := rc.table.jumpTarget(r); ch != nil {
+	if ch := rc.table.jumpTarget(r, rc.wk); ch != nil {
 		// A jump or goto: one target per chain and kind, kept in the
 		// chain (a kube-proxy table jumps to tens of thousands of chains).
 		// Chains compile in parallel (see compileRules): the first
@@ -134,8 +134,8 @@ func (rc *ruleCompiler) compileTarget() (*target, error) {
 		return p.Load(), nil
 	}
 	key := sharedKey{name, r.Goto}
-	if len(r.TargetOpts) == 0 {
-		if tg := rc.shared[key]; tg != nil {
+	if len(r.TargetOpts) == 0 && rc.wk != nil {
+		if tg := rc.wk.shared[key]; tg != nil {
 			return tg, nil
 		}
 	}
@@ -150,7 +150,7 @@ func (rc *ruleCompiler) compileTarget() (*target, error) {
 	if r.Goto {
 		return nil, rc.errf("-g %s: expected a chain of table %s (goto needs a user-defined chain)", name, rc.table.name)
 	}
-	if !knownTargets[name] && len(r.TargetOpts) == 0 {
+	if len(r.TargetOpts) == 0 && !knownTargets[name] {
 		return nil, rc.errf("-j %s: no such chain in table %s and not a known target extension: expected an existing chain or a target such as ACCEPT, DROP, RETURN", name, rc.table.name)
 	}
 	switch name {
@@ -197,11 +197,12 @@ func (rc *ruleCompiler) compileTarget() (*target, error) {
 }
 
 // jumpTarget returns the chain of the table a rule's target names (its
-// -j or -g chain), or nil (a nil rule, no target or an extension). The
-// parser's index (model.Rule.TargetChain) spares a lookup by name when
-// the chain there has that name.
-func (t *ctable) jumpTarget(r *model.Rule) *cchain {
-	if r == nil || r.Target == "" {
+// -j or -g chain), or nil (no target or an extension). The parser's
+// index (model.Rule.TargetChain) spares a lookup by name when the chain
+// there has that name; wk, if not nil, remembers a few names that are no
+// chain.
+func (t *ctable) jumpTarget(r *model.Rule, wk *worker) *cchain {
+	if r.Target == "" {
 		return nil
 	}
 	if k := int(r.TargetChain) - 1; k >= 0 && k < len(t.byIdx) {
@@ -209,13 +210,26 @@ func (t *ctable) jumpTarget(r *model.Rule) *cchain {
 			return ch
 		}
 	}
-	return t.chains[r.Target]
+	if wk == nil {
+		return t.chains[r.Target]
+	}
+	for _, n := range wk.notChain {
+		if n == r.Target {
+			return nil
+		}
+	}
+	ch := t.chains[r.Target]
+	if ch == nil {
+		wk.notChain[wk.nextNot%uint8(len(wk.notChain))] = r.Target
+		wk.nextNot++
+	}
+	return ch
 }
 
 // share records an option-less target for reuse by later rules.
 func (rc *ruleCompiler) share(k sharedKey, tg *target) *target {
-	if len(rc.r.TargetOpts) == 0 && rc.shared != nil {
-		rc.shared[k] = tg
+	if len(rc.r.TargetOpts) == 0 && rc.wk != nil {
+		rc.wk.shared[k] = tg
 	}
 	return tg
 }

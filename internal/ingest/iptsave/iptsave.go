@@ -132,6 +132,9 @@ type parser struct {
 	// errChain is, after an error in a rule's body with deferChains set,
 	// the rule's chain: an undeclared chain is the error to report.
 	errChain string
+	// targets caches jump targets looked up (see resolveTarget); it is
+	// cleared whenever a chain is declared.
+	targets targetCache
 	// lateDecl is set when a chain of the table was declared after some
 	// of its rules, which may jump to it: their targets were looked up
 	// before it existed.
@@ -428,6 +431,7 @@ func (p *parser) declareChain(n int, line, rest string) *ingest.Error {
 	}
 	p.tbl.Chains = append(p.tbl.Chains, c)
 	p.counts = append(p.counts, 0)
+	p.targets = targetCache{}
 	if len(p.tblRules) > 0 {
 		p.lateDecl = true
 	}

@@ -191,10 +191,7 @@ func (p *parser) rule(n int, line, s string, pk, by uint64, counted bool) *inges
 		// index (and its name, so that consumers checking the hint
 		// compare one string with itself). A chain declared after this
 		// rule is resolved at COMMIT (see checkTable).
-		if j, ok := p.chainIdx[r.Target]; ok {
-			r.Target = chains[j].Name
-			r.TargetChain = int32(j + 1)
-		}
+		p.resolveTarget(r, &p.targets)
 	}
 	p.counts[ci]++
 	p.tblRules = append(p.tblRules, r)

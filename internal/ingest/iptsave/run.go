@@ -217,6 +217,7 @@ func (p *parser) resolve(c *chunk, cnt []int32) {
 	h.ruleChain = make([]int32, len(h.tblRules))
 	last := -1
 	var touched []int32
+	var targets targetCache
 	defer func() {
 		for _, ci := range touched {
 			cnt[ci] = 0
@@ -248,10 +249,7 @@ func (p *parser) resolve(c *chunk, cnt []int32) {
 		cnt[ci]++
 		r.Pos = int(cnt[ci])
 		if r.Target != "" {
-			if j, ok := p.chainIdx[r.Target]; ok {
-				r.Target = chains[j].Name
-				r.TargetChain = int32(j + 1)
-			}
+			p.resolveTarget(r, &targets)
 		}
 	}
 	if c.err != nil {
@@ -284,4 +282,37 @@ func (p *parser) adopt(h *parser) {
 	p.tblRules = append(p.tblRules, h.tblRules...)
 	p.ruleChain = append(p.ruleChain, h.ruleChain...)
 	p.lastIdx = -1
+}
+
+// targetCache remembers the last few jump targets looked up: most rules
+// of a kube-proxy table jump to one of a few names (KUBE-MARK-MASQ, DNAT),
+// the rest to chains named once or twice.
+type targetCache struct {
+	names [4]string
+	idx   [4]int // index of the chain, -1 for a name that is no chain
+	next  uint8
+}
+
+// resolveTarget records in r the chain its target names, if the table has
+// one: its index (a hint for consumers) and its name as declared, so
+// that checking the hint compares one string with itself.
+func (p *parser) resolveTarget(r *model.Rule, c *targetCache) {
+	j, cached := -1, false
+	for k, n := range c.names {
+		if n == r.Target {
+			j, cached = c.idx[k], true
+			break
+		}
+	}
+	if !cached {
+		if i, ok := p.chainIdx[r.Target]; ok {
+			j = i
+		}
+		c.names[c.next%4], c.idx[c.next%4] = r.Target, j
+		c.next++
+	}
+	if j >= 0 {
+		r.Target = p.tbl.Chains[j].Name
+		r.TargetChain = int32(j + 1)
+	}
 }
