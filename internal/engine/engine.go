@@ -175,20 +175,26 @@ const (
 	DefaultUDPLen  = 32
 )
 
-func (p *Probe) String() string {
-	dst := p.Dst.String()
-	if p.DstName != "" {
-		dst = p.DstName + " (" + dst + ")"
-	}
-	from := p.From
+func (p *Probe) String() string { return string(p.appendTo(nil)) }
+
+// appendTo appends what String returns.
+func (p *Probe) appendTo(b []byte) []byte {
+	b = append(append(append(b, packet.ProtoName(p.Proto)...), " from "...), p.From...)
 	if p.FromIface != "" {
-		from += ":" + p.FromIface
+		b = append(append(b, ':'), p.FromIface...)
 	}
-	s := fmt.Sprintf("%s from %s to %s", packet.ProtoName(p.Proto), from, dst)
+	b = append(b, " to "...)
+	if p.DstName != "" {
+		b = append(append(b, p.DstName...), " ("...)
+	}
+	b = appendAddr(b, p.Dst)
+	if p.DstName != "" {
+		b = append(b, ')')
+	}
 	if p.Proto == packet.TCP || p.Proto == packet.UDP {
-		s += fmt.Sprintf(" port %d", p.DPort)
+		b = strconv.AppendUint(append(b, " port "...), uint64(p.DPort), 10)
 	}
-	return s
+	return b
 }
 
 // ifaceMAC returns a device's MAC, or "" if unknown.

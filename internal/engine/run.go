@@ -91,6 +91,9 @@ type shared struct {
 	hops arena[trace.Event]
 	caps arena[trace.Capture]
 	text arena[byte]
+	// strs holds the bytes of the short strings traces are given (the
+	// renderings of addresses, tuples, packets, choices): see intern.
+	strs []byte
 	// tables are conntrack tables of finished runs, for reuse.
 	tables []*conntrack.Table
 	// ctxs and results hand out a run's packet contexts and routing
@@ -151,6 +154,23 @@ func (a *arena[T]) freeze(s []T) []T {
 		a.buf = a.buf[:cap(a.buf)]
 	}
 	return s[:n:n]
+}
+
+// intern returns b's bytes as a string kept in the shared's string block:
+// traces get many short strings, and one block of them is one allocation
+// instead of one each. The block is only ever appended to, and a full
+// one is left to the traces that point into it; a Tracer rewinds it with
+// the rest of its memory.
+func (sh *shared) intern(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if cap(sh.strs)-len(sh.strs) < len(b) {
+		sh.strs = make([]byte, 0, max(4096, len(b)))
+	}
+	n := len(sh.strs)
+	sh.strs = append(sh.strs, b...)
+	return unsafe.String(&sh.strs[n], len(b))
 }
 
 // slab hands out values from blocks kept for the next run: a run makes
@@ -236,7 +256,8 @@ func (r *run) addr(a netip.Addr) string {
 			return sh.addrs[i].s
 		}
 	}
-	s := a.String()
+	var buf [64]byte
+	s := sh.intern(appendAddr(buf[:0], a))
 	sh.addrs = append(sh.addrs, addrText{a, s})
 	return s
 }
@@ -250,7 +271,8 @@ func (r *run) tuple(t conntrack.Tuple) string {
 			return sh.tuples[i].s
 		}
 	}
-	s := t.String()
+	var buf [160]byte
+	s := sh.intern(t.AppendTo(buf[:0]))
 	sh.tuples = append(sh.tuples, tupleText{t, s})
 	return s
 }
@@ -266,7 +288,8 @@ func (r *run) tcpdump(p *packet.Packet) string {
 			return sh.lines[i].s
 		}
 	}
-	s := packet.Tcpdump(p)
+	var buf [160]byte
+	s := sh.intern(packet.AppendTcpdump(buf[:0], p))
 	sh.lines = append(sh.lines, lineText{*p, s})
 	return s
 }
@@ -378,12 +401,14 @@ func (sh *shared) rewind() {
 	sh.hops.rewind()
 	sh.caps.rewind()
 	sh.text.rewind()
+	sh.strs = sh.strs[:0]
 	sh.traces.restart()
 	sh.reuse = true
 }
 
 func (e *Engine) trace(p Probe, sh *shared) *trace.Trace {
-	sh.reset(p.String())
+	var buf [128]byte
+	sh.reset(sh.intern(p.appendTo(buf[:0])))
 	var branches []*trace.Trace
 	stack := [][]bool{nil}
 	truncated := false
@@ -511,7 +536,8 @@ func (r *run) chooseAt(node, what string, p float64) bool {
 	}
 	r.choices = append(r.choices, choice{p: p, took: took})
 	// "WHAT: taken (probability %.4g)" without fmt.
-	b := make([]byte, 0, len(node)+len(what)+42)
+	var buf [256]byte
+	b := buf[:0]
 	if node != "" {
 		b = append(append(b, node...), ": "...)
 	}
@@ -523,7 +549,7 @@ func (r *run) chooseAt(node, what string, p float64) bool {
 		r.tr.Probability *= 1 - p
 		b = strconv.AppendFloat(append(b, ": not taken (probability "...), 1-p, 'g', 4, 64)
 	}
-	r.tr.Choices = append(r.tr.Choices, string(append(b, ')')))
+	r.tr.Choices = append(r.tr.Choices, r.sh.intern(append(b, ')')))
 	return took
 }
 
