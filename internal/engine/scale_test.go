@@ -75,3 +75,34 @@ func TestIndexedTracesIdentical(t *testing.T) {
 		})
 	}
 }
+
+// TestTracesKeepTheirMemory checks that a trace from Engine.Trace is its
+// caller's for good: events, captures and messages live in blocks shared
+// with later traces (see arena and shared.intern), which must never write
+// over what an earlier trace holds.
+func TestTracesKeepTheirMemory(t *testing.T) {
+	kube := gen.Kube(gen.KubeOptions{Services: 200, Endpoints: 3, Seed: 3})
+	e := writeAndLoad(t, kube, filepath.Join(t.TempDir(), "kube"))
+	probes := append(kube.Probes, gen.KubeServiceProbes(kube, 100, false)...)
+	var kept []string
+	var traces []any
+	for _, gp := range probes {
+		tr := e.Trace(genProbe(gp))
+		j, err := json.Marshal(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept, traces = append(kept, string(j)), append(traces, tr)
+	}
+	// A Tracer on the same engine rewinds only its own memory.
+	tracer := e.NewTracer()
+	for _, gp := range probes {
+		tracer.Trace(genProbe(gp))
+	}
+	for i, tr := range traces {
+		j, _ := json.Marshal(tr)
+		if string(j) != kept[i] {
+			t.Fatalf("%s: the trace changed after later traces\nthen: %s\nnow:  %s", probes[i], kept[i], j)
+		}
+	}
+}
