@@ -304,7 +304,13 @@ func compileRules(family int, ct *ctable, t *model.Table) ([][]pendingCheck, []e
 		var errs []error
 		for _, w := range ws {
 			cc := w.cc
-			cc.rules = make([]crule, 0, len(w.ch.Rules))
+			// The chain's rules come from the worker's current block
+			// (a rule that expands to several spills into an array of
+			// the chain's own).
+			if n := len(w.ch.Rules); cap(wk.rules)-len(wk.rules) < n {
+				wk.rules = make([]crule, 0, max(n, min(max(2*cap(wk.rules), 16), 2048)))
+			}
+			cc.rules = wk.rules[len(wk.rules):len(wk.rules):len(wk.rules)+len(w.ch.Rules)]
 			// The chain's jumps go in the worker's current block.
 			if cap(wk.jumps)-len(wk.jumps) < len(w.ch.Rules) {
 				wk.jumps = make([]jump, 0, max(len(w.ch.Rules), 1024))
@@ -329,6 +335,11 @@ func compileRules(family int, ct *ctable, t *model.Table) ([][]pendingCheck, []e
 				}
 			}
 			cc.jumps = wk.jumps[j0:len(wk.jumps):len(wk.jumps)]
+			if len(cc.rules) <= len(w.ch.Rules) {
+				// Still in the block: the rest of it is free again.
+				cc.rules = cc.rules[:len(cc.rules):len(cc.rules)]
+				wk.rules = wk.rules[:len(wk.rules)+len(cc.rules)]
+			}
 			if len(cc.rules) >= indexMinRules {
 				cc.idx = buildIndex(cc, family)
 			}
@@ -390,10 +401,13 @@ type worker struct {
 	// shared holds the targets without options (ACCEPT, RETURN ...),
 	// which every rule using them shares.
 	shared map[sharedKey]*target
-	// pairs hands out rules' addrPairs, jumps chains' jump lists, a
-	// block at a time.
+	// pairs, jumps, rules and mods hand out rules' addrPairs, chains'
+	// jump lists, chains' compiled rules and rules' matchers, a block at
+	// a time.
 	pairs []addrPair
 	jumps []jump
+	rules []crule
+	mods  []matcher
 	// notChain holds target names recently found not to be chains of
 	// the table (DNAT, REJECT ... on thousands of rules), for jumpTarget.
 	notChain [4]string

@@ -43,6 +43,20 @@ func (rc *ruleCompiler) takePairs(n int) []addrPair {
 	return free[len(free) : len(free) : len(free)+n]
 }
 
+// takeMods returns room for n matchers (length 0, capacity n), from the
+// worker's current block when there is one.
+func (rc *ruleCompiler) takeMods(n int) []matcher {
+	if rc.wk == nil {
+		return make([]matcher, 0, n)
+	}
+	free := rc.wk.mods
+	if cap(free)-len(free) < n {
+		free = make([]matcher, 0, max(n, min(max(2*cap(free), 16), 2048)))
+	}
+	rc.wk.mods = free[:len(free)+n]
+	return free[len(free) : len(free) : len(free)+n]
+}
+
 // optName returns an option name without its leading dashes.
 func optName(o model.Option) string { return strings.TrimLeft(o.Name, "-") }
 
@@ -220,7 +234,7 @@ func (rc *ruleCompiler) compile() ([]crule, error) {
 		}
 	}
 	if nmods > 0 {
-		base.mods = make([]matcher, 0, nmods)
+		base.mods = rc.takeMods(nmods)
 	}
 	for i := range r.Matches {
 		m := &r.Matches[i]
