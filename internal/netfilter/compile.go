@@ -310,7 +310,7 @@ func compileRules(family int, ct *ctable, t *model.Table) ([][]pendingCheck, []e
 			if n := len(w.ch.Rules); cap(wk.rules)-len(wk.rules) < n {
 				wk.rules = make([]crule, 0, max(n, min(max(2*cap(wk.rules), 16), 2048)))
 			}
-			cc.rules = wk.rules[len(wk.rules):len(wk.rules):len(wk.rules)+len(w.ch.Rules)]
+			cc.rules = wk.rules[len(wk.rules) : len(wk.rules) : len(wk.rules)+len(w.ch.Rules)]
 			// The chain's jumps go in the worker's current block.
 			if cap(wk.jumps)-len(wk.jumps) < len(w.ch.Rules) {
 				wk.jumps = make([]jump, 0, max(len(w.ch.Rules), 1024))
