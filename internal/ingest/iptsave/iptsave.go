@@ -129,6 +129,8 @@ type parser struct {
 	// deferChains is set in a parser of part of a run: it leaves rules'
 	// chains to be resolved once every chain is declared (see rule).
 	deferChains bool
+	// deferred counts the rules read with deferChains set.
+	deferred int
 	// errChain is, after an error in a rule's body with deferChains set,
 	// the rule's chain: an undeclared chain is the error to report.
 	errChain string

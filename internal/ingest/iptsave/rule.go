@@ -161,7 +161,7 @@ func (p *parser) rule(n int, line, s string, pk, by uint64, counted bool) *inges
 			p.errChain = name
 			return err
 		}
-		p.tblRules = append(p.tblRules, r)
+		p.deferred++
 		return nil
 	}
 	ci := p.lastIdx

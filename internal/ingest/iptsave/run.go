@@ -44,6 +44,11 @@ type run struct {
 type chunk struct {
 	p        *parser
 	from, to int
+	// rules holds the chunk's rules, in order: the first n are read.
+	rules []model.Rule
+	n     int
+	// off is where its rules go in the table's list.
+	off int
 	// lines is the number of lines read; base the number of the line
 	// before the chunk's first, once known.
 	lines, base int
@@ -120,11 +125,11 @@ func (r *run) parseChunks(main *parser) {
 // parse parses the chunk's lines with a parser of its own.
 func (c *chunk) parse(main *parser) {
 	text := main.text[c.from:c.to]
-	// Rules number at most the lines: one array holds them.
-	lines := strings.Count(text, "\n")
-	p := &parser{file: main.file, family: main.family, tbl: main.tbl, text: main.text, deferChains: true,
-		tblRules: make([]*model.Rule, 0, lines)}
-	p.slabs.rules.free = make([]model.Rule, lines)
+	// Rules number at most the lines: one array holds them, which
+	// the parser takes from in order (see rule).
+	c.rules = make([]model.Rule, strings.Count(text, "\n"))
+	p := &parser{file: main.file, family: main.family, tbl: main.tbl, text: main.text, deferChains: true}
+	p.slabs.rules.free = c.rules
 	c.p = p
 	pos, n := c.from, 0
 	for pos < c.to {
@@ -147,6 +152,7 @@ func (c *chunk) parse(main *parser) {
 		}
 	}
 	c.lines = n
+	c.n = p.deferred
 }
 
 // joinRun parses the run's chunks left (the chains are now declared),
@@ -181,25 +187,28 @@ func (p *parser) joinRun(n int) (int, int, *ingest.Error) {
 			p.resolve(use[k], cnt)
 		}
 	}
+	// The table's rule lists get room for all the chunks' rules, which
+	// resolve writes in place.
+	total := len(p.tblRules)
+	for _, c := range use {
+		c.off = total
+		total += c.n
+	}
+	if total > cap(p.tblRules) {
+		p.tblRules = append(make([]*model.Rule, 0, total), p.tblRules...)
+		p.ruleChain = append(make([]int32, 0, total), p.ruleChain...)
+	}
 	var wg sync.WaitGroup
 	for range min(r.workers, len(use)) - 1 {
 		wg.Go(resolve)
 	}
 	resolve()
 	wg.Wait()
-	total := len(p.tblRules)
-	for _, c := range use {
-		total += len(c.p.tblRules)
-	}
-	if total > cap(p.tblRules) {
-		p.tblRules = append(make([]*model.Rule, 0, total), p.tblRules...)
-		p.ruleChain = append(make([]int32, 0, total), p.ruleChain...)
-	}
 	for _, c := range use {
 		if c.err != nil {
 			return 0, 0, c.err
 		}
-		p.adopt(c.p)
+		p.adopt(c)
 		if c.aborted {
 			return c.stopped, c.base + c.lines, nil
 		}
@@ -212,9 +221,9 @@ func (p *parser) joinRun(n int) (int, int, *ingest.Error) {
 // itself, and settles the chunk's error. cnt is zero for every chain and
 // is left so.
 func (p *parser) resolve(c *chunk, cnt []int32) {
-	h := c.p
 	chains := p.tbl.Chains
-	h.ruleChain = make([]int32, len(h.tblRules))
+	rules := p.tblRules[c.off : c.off+c.n]
+	ruleChain := p.ruleChain[c.off : c.off+c.n]
 	last := -1
 	var touched []int32
 	var targets targetCache
@@ -223,7 +232,9 @@ func (p *parser) resolve(c *chunk, cnt []int32) {
 			cnt[ci] = 0
 		}
 	}()
-	for k, r := range h.tblRules {
+	for k := range c.rules[:c.n] {
+		r := &c.rules[k]
+		rules[k] = r
 		r.Origin.Line += c.base
 		name := r.Chain
 		ci := last
@@ -236,13 +247,13 @@ func (p *parser) resolve(c *chunk, cnt []int32) {
 			if ci, ok = p.chainIdx[name]; !ok {
 				c.err = p.undeclared(r.Origin.Line, r.Origin.Text, name)
 				c.aborted = false
-				h.tblRules, h.ruleChain = h.tblRules[:k], h.ruleChain[:k]
+				c.n = k
 				return
 			}
 		}
 		last = ci
 		r.Chain = chains[ci].Name
-		h.ruleChain[k] = int32(ci)
+		ruleChain[k] = int32(ci)
 		if cnt[ci] == 0 {
 			touched = append(touched, int32(ci))
 		}
@@ -268,19 +279,21 @@ func (p *parser) undeclared(n int, line, name string) *ingest.Error {
 	return p.errf(n, line, "chain %s is not declared in table %s: expected a :%s line before its rules", name, p.tbl.Name, name)
 }
 
-// adopt appends a chunk's resolved rules to the table's, numbered after
-// the rules already read of each chain.
-func (p *parser) adopt(h *parser) {
-	for k, ci := range h.ruleChain {
+// adopt appends a chunk's resolved rules (already in place after the
+// table's rules) to the table's, numbered after the rules already read of
+// each chain.
+func (p *parser) adopt(c *chunk) {
+	end := c.off + c.n
+	p.tblRules, p.ruleChain = p.tblRules[:end], p.ruleChain[:end]
+	ruleChain := p.ruleChain[c.off:]
+	for k, ci := range ruleChain {
 		if off := p.counts[ci]; off != 0 {
-			h.tblRules[k].Pos += off
+			c.rules[k].Pos += off
 		}
 	}
-	for _, ci := range h.ruleChain {
+	for _, ci := range ruleChain {
 		p.counts[ci]++
 	}
-	p.tblRules = append(p.tblRules, h.tblRules...)
-	p.ruleChain = append(p.ruleChain, h.ruleChain...)
 	p.lastIdx = -1
 }
 
