@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/pktflow/pktflow/internal/gcpause"
 	"github.com/pktflow/pktflow/internal/ingest"
 	"github.com/pktflow/pktflow/internal/model"
 )
@@ -124,6 +125,11 @@ func Compile(rs *model.Ruleset) (*Compiled, error) {
 		return nil, ingest.Errorf(rs.Origin.File, rs.Origin.Line, rs.Origin.Text, "ruleset family %d: expected 4 (iptables) or 6 (ip6tables)", rs.Family)
 	}
 	var errs []error
+	if n := countRules(rs, holdGCRules); n >= holdGCRules {
+		// The compiled rules stay live: collecting while they are
+		// built finds little garbage (see gcpause).
+		defer gcpause.Hold()()
+	}
 	for _, t := range rs.Tables {
 		if t == nil {
 			continue
@@ -146,6 +152,28 @@ func Compile(rs *model.Ruleset) (*Compiled, error) {
 		return nil, errors.Join(errs...)
 	}
 	return c, nil
+}
+
+// holdGCRules is the ruleset size from which Compile holds off garbage
+// collection.
+const holdGCRules = 20000
+
+// countRules counts the ruleset's rules, up to limit.
+func countRules(rs *model.Ruleset, limit int) int {
+	n := 0
+	for _, t := range rs.Tables {
+		if t == nil {
+			continue
+		}
+		for _, ch := range t.Chains {
+			if ch != nil {
+				if n += len(ch.Rules); n >= limit {
+					return n
+				}
+			}
+		}
+	}
+	return n
 }
 
 // HasTable reports whether the ruleset has the named table.
