@@ -139,8 +139,11 @@ type parser struct {
 	// deferChains is set in a parser of part of a run: it leaves rules'
 	// chains to be resolved once every chain is declared (see rule).
 	deferChains bool
-	// deferred counts the rules read with deferChains set.
+	// deferred counts the rules read with deferChains set; main and pos,
+	// when set, resolve them as they are read (see rule).
 	deferred int
+	main     *parser
+	pos      *posCounter
 	// errChain is, after an error in a rule's body with deferChains set,
 	// the rule's chain: an undeclared chain is the error to report.
 	errChain string
@@ -167,7 +170,7 @@ func (p *parser) parse(text string) (*model.Ruleset, *ingest.Error) {
 			// The chains are declared: take the run's rules (see
 			// joinRun) and go on after them.
 			var err *ingest.Error
-			if pos, n, err = p.joinRun(n); err != nil {
+			if pos, n, err = p.joinRun(); err != nil {
 				return nil, err
 			}
 			p.next = pos
@@ -341,7 +344,7 @@ func (p *parser) startTable(n int, line, name string) *ingest.Error {
 	p.lateDecl = false
 	// A big run of rules is parsed on the other cores while this one
 	// reads the declarations (see run.go).
-	if rules >= 0 && p.startRun(rules) {
+	if rules >= 0 && p.startRun(rules, n) {
 		return nil
 	}
 	// Otherwise, size the rule lists for the table's rules (an estimate:

@@ -37,13 +37,20 @@ func parseBoth(t *testing.T, text string) {
 	prev := runtime.GOMAXPROCS(1)
 	rs1, err1 := ParseString("f", text, 4)
 	runtime.GOMAXPROCS(max(prev, 2))
-	rs2, err2 := ParseString("f", text, 4)
-	runtime.GOMAXPROCS(prev)
-	if fmt.Sprint(err1) != fmt.Sprint(err2) {
-		t.Fatalf("errors differ:\nserial:   %v\nparallel: %v", err1, err2)
-	}
-	if !reflect.DeepEqual(rs1, rs2) {
-		t.Fatal("rulesets differ")
+	defer runtime.GOMAXPROCS(prev)
+	// Chunks read after the declarations resolve their rules as they
+	// go, chunks read before after them: both ways, and every chunk
+	// the second way.
+	for _, all := range []bool{false, true} {
+		deferAll = all
+		rs2, err2 := ParseString("f", text, 4)
+		deferAll = false
+		if fmt.Sprint(err1) != fmt.Sprint(err2) {
+			t.Fatalf("errors differ (all deferred: %v):\nserial:   %v\nparallel: %v", all, err1, err2)
+		}
+		if !reflect.DeepEqual(rs1, rs2) {
+			t.Fatalf("rulesets differ (all deferred: %v)", all)
+		}
 	}
 }
 

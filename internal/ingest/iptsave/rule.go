@@ -149,17 +149,36 @@ func (p *parser) rule(n int, line, s string, pk, by uint64, counted bool) *inges
 	}
 	name := toks[1].s
 	if p.deferChains {
-		// Part of a run parsed while the chains are being declared: the
-		// chain, the position and the jump target are resolved after
-		// (see resolve), and a body error only stands if the chain is
-		// declared.
+		// Part of a run (see run.go). Read once every chain is
+		// declared (p.main set), the rule gets its chain, its position
+		// in the chunk and its jump target here, from the table's
+		// parser; read before, it gets them after (see resolve), and a
+		// body error only stands if the chain is declared.
+		ci := -1
+		if p.main != nil {
+			var ok bool
+			if ci, ok = p.main.chainOf(name, p.lastIdx); !ok {
+				return p.undeclared(n, line, name)
+			}
+			p.lastIdx = ci
+			name = p.tbl.Chains[ci].Name
+		}
 		r := &p.slabs.rules.take(1)[0]
 		r.Chain = name
 		r.Packets, r.Bytes = pk, by
 		r.Origin = model.Origin{File: p.file, Line: n, Text: line}
 		if err := p.body(n, line, toks[2:], r, counted); err != nil {
-			p.errChain = name
+			if ci < 0 {
+				p.errChain = name
+			}
 			return err
+		}
+		if ci >= 0 {
+			r.Pos = p.pos.next(ci)
+			p.ruleChain = append(p.ruleChain, int32(ci))
+			if r.Target != "" {
+				p.main.resolveTarget(r, &p.targets)
+			}
 		}
 		p.deferred++
 		return nil

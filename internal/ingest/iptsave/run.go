@@ -15,43 +15,62 @@ import (
 // starts with such a run of more than splitMinBytes, the run is cut into
 // chunks at line ends, which the other cores parse while this one reads
 // the declarations, and which this one joins in parsing once it reaches
-// the run. Each chunk has its own parser (slabs, scratch, rules) that
-// leaves what needs the declared chains for later: once every chain is
-// declared, the chunks' rules get their chains, positions and jump
-// targets (again on every core), and the chunks are adopted in order.
+// the run. Each chunk has its own parser (slabs, scratch, rules). A chunk
+// started once every chain is declared resolves its rules' chains, their
+// positions in the chunk and their jump targets as it reads them, as the
+// serial parser does; one started before leaves that to a pass over its
+// rules once the chains are declared. The chunks are then adopted in
+// order: their rules are numbered after the rules of the same chain in
+// the chunks before.
 //
-// The result, and the first error, are those of a serial parse. A chunk
-// numbers its lines from 1 and learns its first line's number when the
-// chunks before it are counted. A chunk stops at its first error, which
-// stands unless a rule before it names an undeclared chain (or its own
-// rule does, which a serial parse reports first). A chunk gives up at a
-// line that is not a rule, a comment or blank (a declaration, a COMMIT
-// inside the run ...): the rules before it are adopted, and the parser
-// goes on alone from there, dropping the chunks after it.
+// The result, and the first error, are those of a serial parse. Line
+// numbers are counted ahead, so a chunk numbers its lines as the serial
+// parser would. A chunk stops at its first error, which stands unless a
+// rule before it names an undeclared chain (or, in a chunk read before
+// the declarations were, its own rule does, which a serial parse reports
+// first). A chunk gives up at a line that is not a rule, a comment or
+// blank (a declaration, a COMMIT inside the run ...): the rules before it
+// are adopted, and the parser goes on alone from there, dropping the
+// chunks after it.
 const splitMinBytes = 1 << 20
+
+// deferAll makes every chunk leave its rules to be resolved after (for
+// tests: which chunks do depends on timing).
+var deferAll bool
 
 // run is a table's run of rules parsed in chunks.
 type run struct {
 	start, end int // offsets of the run in the text
 	chunks     []*chunk
-	next       atomic.Int32 // the next chunk to take
-	stop       atomic.Bool  // set when the parse ends early
-	wg         sync.WaitGroup
-	workers    int
+	// first is the number of the line before the run; the chunks'
+	// numbers are counted once (count), by whichever core gets there
+	// first.
+	first   int
+	count   sync.Once
+	next    atomic.Int32 // the next chunk to take
+	stop    atomic.Bool  // set when the parse ends early
+	decl    atomic.Bool  // set once every chain of the table is declared
+	wg      sync.WaitGroup
+	workers int
 }
 
 // chunk is part of a run.
 type chunk struct {
 	p        *parser
 	from, to int
+	// base is the number of the line before the chunk's first; lines
+	// the number of lines it has, then the number it read.
+	base, lines int
 	// rules holds the chunk's rules, in order: the first n are read.
 	rules []model.Rule
 	n     int
+	// resolved says whether the chunk was read with every chain
+	// declared: its rules then have their chains (chains, the index of
+	// each rule's chain), positions in the chunk and jump targets.
+	resolved bool
+	chains   []int32
 	// off is where its rules go in the table's list.
 	off int
-	// lines is the number of lines read; base the number of the line
-	// before the chunk's first, once known.
-	lines, base int
 	// stopped is where the chunk gave up, when aborted.
 	stopped int
 	aborted bool
@@ -63,8 +82,9 @@ type chunk struct {
 
 // startRun starts parsing the table's rules, which start at offset
 // start, on the other cores, and reports whether it did: the run must be
-// big enough to be worth it, and there must be another core.
-func (p *parser) startRun(start int) bool {
+// big enough to be worth it, and there must be another core. n is the
+// number of the table's line.
+func (p *parser) startRun(start, n int) bool {
 	workers := min(runtime.GOMAXPROCS(0), 8)
 	if workers < 2 {
 		return false
@@ -74,7 +94,7 @@ func (p *parser) startRun(start int) bool {
 		return false
 	}
 	end += start + 1
-	r := &run{start: start, end: end, workers: workers}
+	r := &run{start: start, end: end, workers: workers, first: n + strings.Count(p.text[p.next:start], "\n")}
 	// A few chunks per core, so that a core slowed by something else
 	// leaves more of them to the others.
 	const minChunk = 256 << 10
@@ -98,9 +118,19 @@ func (p *parser) startRun(start int) bool {
 	}
 	p.run = r
 	for range workers - 1 {
-		r.wg.Go(func() { r.parseChunks(p) })
+		r.wg.Go(func() { r.parseChunks(p, &posCounter{}) })
 	}
 	return true
+}
+
+// countLines numbers the chunks' lines.
+func (r *run) countLines(text string) {
+	base := r.first
+	for _, c := range r.chunks {
+		c.base = base
+		c.lines = strings.Count(text[c.from:c.to], "\n")
+		base += c.lines
+	}
 }
 
 // stopRun makes the other cores stop taking chunks when the parse ends
@@ -112,26 +142,35 @@ func (p *parser) stopRun() {
 }
 
 // parseChunks parses chunks until none is left.
-func (r *run) parseChunks(main *parser) {
+func (r *run) parseChunks(main *parser, pc *posCounter) {
+	r.count.Do(func() { r.countLines(main.text) })
 	for !r.stop.Load() {
 		k := int(r.next.Add(1)) - 1
 		if k >= len(r.chunks) {
 			return
 		}
-		r.chunks[k].parse(main)
+		r.chunks[k].parse(main, r.decl.Load() && !deferAll, pc)
 	}
 }
 
-// parse parses the chunk's lines with a parser of its own.
-func (c *chunk) parse(main *parser) {
-	text := main.text[c.from:c.to]
+// parse parses the chunk's lines with a parser of its own, resolving
+// rules as it goes when every chain is declared.
+func (c *chunk) parse(main *parser, resolved bool, pc *posCounter) {
 	// Rules number at most the lines: one array holds them, which
 	// the parser takes from in order (see rule).
-	c.rules = make([]model.Rule, strings.Count(text, "\n"))
+	c.rules = make([]model.Rule, c.lines)
 	p := &parser{file: main.file, family: main.family, tbl: main.tbl, text: main.text, deferChains: true}
 	p.slabs.rules.free = c.rules
+	if resolved {
+		c.resolved = true
+		pc.init(len(main.tbl.Chains))
+		defer pc.reset()
+		p.main, p.pos = main, pc
+		p.ruleChain = make([]int32, 0, c.lines)
+		p.lastIdx = -1
+	}
 	c.p = p
-	pos, n := c.from, 0
+	pos, n := c.from, c.base
 	for pos < c.to {
 		// The run ends with a newline.
 		i := strings.IndexByte(main.text[pos:c.to], '\n')
@@ -151,44 +190,75 @@ func (c *chunk) parse(main *parser) {
 			break
 		}
 	}
-	c.lines = n
+	c.lines = n - c.base
 	c.n = p.deferred
+	c.chains = p.ruleChain
+}
+
+// posCounter numbers rules in their chains within a chunk: cnt holds,
+// for each chain of the table, the rules seen (zero for chains not in
+// touched).
+type posCounter struct {
+	cnt     []int32
+	touched []int32
+}
+
+func (pc *posCounter) init(chains int) {
+	if len(pc.cnt) < chains {
+		pc.cnt = make([]int32, chains)
+	}
+}
+
+// next returns the position in the chunk of a rule of chain ci.
+func (pc *posCounter) next(ci int) int {
+	if pc.cnt[ci] == 0 {
+		pc.touched = append(pc.touched, int32(ci))
+	}
+	pc.cnt[ci]++
+	return int(pc.cnt[ci])
+}
+
+func (pc *posCounter) reset() {
+	for _, ci := range pc.touched {
+		pc.cnt[ci] = 0
+	}
+	pc.touched = pc.touched[:0]
+}
+
+// chainOf returns the index of the chain named name, looking first at the
+// chain of the previous rule (last) and the one after it: rules of a
+// chain come together, in the order the chains were declared.
+func (p *parser) chainOf(name string, last int) (int, bool) {
+	chains := p.tbl.Chains
+	switch {
+	case last >= 0 && chains[last].Name == name:
+		return last, true
+	case last+1 < len(chains) && chains[last+1].Name == name:
+		return last + 1, true
+	}
+	ci, ok := p.chainIdx[name]
+	return ci, ok
 }
 
 // joinRun parses the run's chunks left (the chains are now declared),
-// resolves their rules, and adopts them. n is the number of the line
-// before the run. It returns where to go on and the number of the line
-// before, or the first error.
-func (p *parser) joinRun(n int) (int, int, *ingest.Error) {
+// resolves the rules of those read before, and adopts them. It returns
+// where to go on and the number of the line before, or the first error.
+func (p *parser) joinRun() (int, int, *ingest.Error) {
 	r := p.run
 	p.run = nil
-	r.parseChunks(p)
+	r.decl.Store(true)
+	pc := &posCounter{}
+	r.parseChunks(p, pc)
 	r.wg.Wait()
-	// Number the chunks' lines, up to the first that stopped short.
+	// The chunks up to the first that stopped short count.
 	use := r.chunks
-	base := n
 	for k, c := range r.chunks {
-		c.base = base
-		base += c.lines
 		if c.aborted || c.err != nil {
 			use = r.chunks[:k+1]
 			break
 		}
 	}
-	// Resolve their rules on every core.
-	var next atomic.Int32
-	resolve := func() {
-		cnt := make([]int32, len(p.tbl.Chains))
-		for {
-			k := int(next.Add(1)) - 1
-			if k >= len(use) {
-				return
-			}
-			p.resolve(use[k], cnt)
-		}
-	}
-	// The table's rule lists get room for all the chunks' rules, which
-	// resolve writes in place.
+	// The table's rule lists get room for all the chunks' rules.
 	total := len(p.tblRules)
 	for _, c := range use {
 		c.off = total
@@ -198,11 +268,33 @@ func (p *parser) joinRun(n int) (int, int, *ingest.Error) {
 		p.tblRules = append(make([]*model.Rule, 0, total), p.tblRules...)
 		p.ruleChain = append(make([]int32, 0, total), p.ruleChain...)
 	}
+	// Resolve the rules of the chunks read before the chains were
+	// declared, and list every chunk's rules, on every core.
+	var next atomic.Int32
+	resolve := func(pc *posCounter) {
+		for {
+			k := int(next.Add(1)) - 1
+			if k >= len(use) {
+				return
+			}
+			if c := use[k]; c.resolved {
+				rules := p.tblRules[c.off : c.off+c.n]
+				for i := range rules {
+					rules[i] = &c.rules[i]
+				}
+				copy(p.ruleChain[c.off:c.off+c.n], c.chains)
+			} else {
+				pc.init(len(p.tbl.Chains))
+				p.resolve(c, pc)
+				pc.reset()
+			}
+		}
+	}
 	var wg sync.WaitGroup
 	for range min(r.workers, len(use)) - 1 {
-		wg.Go(resolve)
+		wg.Go(func() { resolve(&posCounter{}) })
 	}
-	resolve()
+	resolve(pc)
 	wg.Wait()
 	for _, c := range use {
 		if c.err != nil {
@@ -213,62 +305,40 @@ func (p *parser) joinRun(n int) (int, int, *ingest.Error) {
 			return c.stopped, c.base + c.lines, nil
 		}
 	}
-	return r.end, base, nil
+	last := r.chunks[len(r.chunks)-1]
+	return r.end, last.base + last.lines, nil
 }
 
-// resolve gives a chunk's rules their line numbers, chains, positions in
-// the chunk and jump targets, as rule does for the rules it reads
-// itself, and settles the chunk's error. cnt is zero for every chain and
-// is left so.
-func (p *parser) resolve(c *chunk, cnt []int32) {
-	chains := p.tbl.Chains
+// resolve gives the rules of a chunk read before the chains were
+// declared their chains, positions in the chunk and jump targets, as
+// rule does for the rules it reads, lists them in the table's rule list,
+// and settles the chunk's error.
+func (p *parser) resolve(c *chunk, pc *posCounter) {
 	rules := p.tblRules[c.off : c.off+c.n]
 	ruleChain := p.ruleChain[c.off : c.off+c.n]
 	last := -1
-	var touched []int32
 	var targets targetCache
-	defer func() {
-		for _, ci := range touched {
-			cnt[ci] = 0
-		}
-	}()
 	for k := range c.rules[:c.n] {
 		r := &c.rules[k]
 		rules[k] = r
-		r.Origin.Line += c.base
-		name := r.Chain
-		ci := last
-		switch {
-		case ci >= 0 && chains[ci].Name == name:
-		case ci+1 < len(chains) && chains[ci+1].Name == name:
-			ci++
-		default:
-			var ok bool
-			if ci, ok = p.chainIdx[name]; !ok {
-				c.err = p.undeclared(r.Origin.Line, r.Origin.Text, name)
-				c.aborted = false
-				c.n = k
-				return
-			}
+		ci, ok := p.chainOf(r.Chain, last)
+		if !ok {
+			c.err = p.undeclared(r.Origin.Line, r.Origin.Text, r.Chain)
+			c.aborted = false
+			c.n = k
+			return
 		}
 		last = ci
-		r.Chain = chains[ci].Name
+		r.Chain = p.tbl.Chains[ci].Name
 		ruleChain[k] = int32(ci)
-		if cnt[ci] == 0 {
-			touched = append(touched, int32(ci))
-		}
-		cnt[ci]++
-		r.Pos = int(cnt[ci])
+		r.Pos = pc.next(ci)
 		if r.Target != "" {
 			p.resolveTarget(r, &targets)
 		}
 	}
-	if c.err != nil {
-		c.err.Line += c.base
-		if c.errChain != "" {
-			if _, ok := p.chainIdx[c.errChain]; !ok {
-				c.err = p.undeclared(c.err.Line, c.err.Text, c.errChain)
-			}
+	if c.err != nil && c.errChain != "" {
+		if _, ok := p.chainIdx[c.errChain]; !ok {
+			c.err = p.undeclared(c.err.Line, c.err.Text, c.errChain)
 		}
 	}
 }
