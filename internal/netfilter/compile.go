@@ -250,16 +250,26 @@ func compileTable(family int, t *model.Table) (*ctable, []error) {
 		if ch == nil {
 			continue
 		}
-		if _, dup := ct.chains[ch.Name]; dup {
-			errs = append(errs, ingest.Errorf(ch.Origin.File, ch.Origin.Line, ch.Origin.Text, "chain %s is declared twice in table %s: expected each chain once", ch.Name, t.Name))
-			continue
-		}
 		// The table's chains come from one array: a kube-proxy table
 		// has tens of thousands.
 		if len(slab) == 0 {
 			slab = make([]cchain, len(t.Chains))
 		}
 		cc := &slab[0]
+		// One map operation both checks for a duplicate and inserts.
+		before := len(ct.chains)
+		ct.chains[ch.Name] = cc
+		if len(ct.chains) == before {
+			// The first chain of the name stays.
+			for _, first := range ct.byIdx[:i] {
+				if first != nil && first.name == ch.Name {
+					ct.chains[ch.Name] = first
+					break
+				}
+			}
+			errs = append(errs, ingest.Errorf(ch.Origin.File, ch.Origin.Line, ch.Origin.Text, "chain %s is declared twice in table %s: expected each chain once", ch.Name, t.Name))
+			continue
+		}
 		slab = slab[1:]
 		*cc = cchain{name: ch.Name, table: t.Name, builtin: ch.Builtin, model: ch}
 		if h, ok := hookOfChain(ch.Name); ok {
@@ -277,7 +287,6 @@ func compileTable(family int, t *model.Table) (*ctable, []error) {
 		if cc.builtin && (ch.Policy == "" || ch.Policy == "-") {
 			cc.policy = Accept
 		}
-		ct.chains[ch.Name] = cc
 		ct.byIdx[i] = cc
 	}
 	checks, rerrs := compileRules(family, ct, t)

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/pktflow/pktflow/internal/ingest/iptsave"
+	"github.com/pktflow/pktflow/internal/model"
 )
 
 // TestTargetChainHint checks that the parser's jump-target indexes
@@ -70,5 +71,22 @@ func TestTargetChainHint(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestDuplicateChain: a table (built by hand: the parser refuses it)
+// that declares a chain twice fails to compile, naming the second.
+func TestDuplicateChain(t *testing.T) {
+	o := func(line int) model.Origin { return model.Origin{File: "t", Line: line, Text: "x"} }
+	in := &model.Chain{Name: "INPUT", Policy: "ACCEPT", Builtin: true, Origin: o(1)}
+	a1 := &model.Chain{Name: "A", Origin: o(2)}
+	a2 := &model.Chain{Name: "A", Origin: o(3)}
+	in.Rules = []*model.Rule{{Chain: "INPUT", Pos: 1, Target: "A", Origin: o(4)}}
+	a1.Rules = []*model.Rule{{Chain: "A", Pos: 1, Target: "ACCEPT", Origin: o(5)}}
+	a2.Rules = []*model.Rule{{Chain: "A", Pos: 1, Target: "NOPE", Origin: o(6)}}
+	rs := &model.Ruleset{Family: 4, Tables: []*model.Table{{Name: "filter", Chains: []*model.Chain{in, a1, a2}}}}
+	_, err := Compile(rs)
+	if err == nil || err.Error() != `t:3: chain A is declared twice in table filter: expected each chain once (in "x")` {
+		t.Fatalf("got %v", err)
 	}
 }
