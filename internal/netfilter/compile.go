@@ -445,6 +445,11 @@ type worker struct {
 	jumps []jump
 	rules []crule
 	mods  []matcher
+	// Targets with options and the commonest matches come from blocks
+	// too (newIn).
+	targets block[target]
+	ports   block[portsMatch]
+	stats   block[statisticMatch]
 	// notChain holds target names recently found not to be chains of
 	// the table (DNAT, REJECT ... on thousands of rules), for jumpTarget.
 	notChain [4]string
@@ -452,6 +457,26 @@ type worker struct {
 }
 
 func newWorker() *worker { return &worker{shared: map[sharedKey]*target{}} }
+
+// block hands out zeroed Ts from arrays of blockSize.
+type block[T any] struct{ free []T }
+
+const blockSize = 256
+
+// newIn returns a new zeroed T, from wk's block of Ts (which of wk's
+// blocks, of) when there is a worker.
+func newIn[T any](wk *worker, of func(*worker) *block[T]) *T {
+	if wk == nil {
+		return new(T)
+	}
+	b := of(wk)
+	if len(b.free) == 0 {
+		b.free = make([]T, blockSize)
+	}
+	t := &b.free[0]
+	b.free = b.free[1:]
+	return t
+}
 
 // hookOfChain returns the hook of a built-in chain name.
 func hookOfChain(name string) (Hook, bool) {

@@ -194,7 +194,8 @@ type portsMatch struct {
 }
 
 func (rc *ruleCompiler) compilePorts(m *model.Match, proto uint8) (matcher, error) {
-	pm := &portsMatch{proto: proto, module: m.Module}
+	pm := newIn(rc.wk, func(wk *worker) *block[portsMatch] { return &wk.ports })
+	*pm = portsMatch{proto: proto, module: m.Module}
 	for i := range m.Options {
 		o := m.Options[i]
 		op := &m.Options[i]
@@ -713,7 +714,7 @@ func (m *statisticMatch) describe() string {
 }
 
 func (rc *ruleCompiler) compileStatistic(m *model.Match) (matcher, error) {
-	sm := &statisticMatch{}
+	sm := newIn(rc.wk, func(wk *worker) *block[statisticMatch] { return &wk.stats })
 	mode := ""
 	hasP, hasEvery := false, false
 	for _, o := range m.Options {

@@ -139,7 +139,7 @@ func (rc *ruleCompiler) compileTarget() (*target, error) {
 			return tg, nil
 		}
 	}
-	tg := &target{}
+	tg := newIn(rc.wk, func(wk *worker) *block[target] { return &wk.targets })
 	if name == "" {
 		if r.Goto {
 			return nil, rc.errf("-g needs a chain name")
