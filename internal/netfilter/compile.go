@@ -47,6 +47,9 @@ type cchain struct {
 	table   string
 	builtin bool
 	policy  Verdict
+	// policyMsg is the message of the policy step of a built-in chain
+	// (see walker.policy), made once: many built-in chains have no rules.
+	policyMsg string
 	rules   []crule
 	// color marks the chain during markHooks' loop search.
 	color uint8
@@ -283,6 +286,9 @@ func compileTable(family int, t *model.Table) (*ctable, []error) {
 			cc.policy = Drop
 		default:
 			errs = append(errs, ingest.Errorf(ch.Origin.File, ch.Origin.Line, ch.Origin.Text, "chain %s has policy %q: expected ACCEPT or DROP", ch.Name, ch.Policy))
+		}
+		if cc.builtin {
+			cc.policyMsg = "end of chain " + cc.name + ": policy " + cc.policy.String()
 		}
 		if cc.builtin && (ch.Policy == "" || ch.Policy == "-") {
 			cc.policy = Accept

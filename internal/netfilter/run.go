@@ -159,6 +159,16 @@ func (c *Compiled) run(table string, hook Hook, ctx *Ctx, checks *[]RuleCheck, u
 	if t == nil || hook < PreRouting || hook > PostRouting || t.hooks[hook] == nil {
 		return Result{Verdict: Accept}
 	}
+	if b := t.hooks[hook]; len(b.rules) == 0 && b.policyMsg != "" {
+		// An empty built-in chain: its policy decides, as a walk would
+		// say (walker.policy), without one.
+		st := Step{Table: b.table, Chain: b.name, What: "policy", Message: b.policyMsg}
+		if s == nil {
+			return Result{Verdict: b.policy, Steps: []Step{st}}
+		}
+		s.Steps, s.Spans = append(s.Steps, st), append(s.Spans, [2]int32{-1, -1})
+		return Result{Verdict: b.policy, Steps: s.Steps}
+	}
 	if ctx == nil {
 		ctx = &Ctx{}
 	}
