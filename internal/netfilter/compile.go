@@ -50,7 +50,7 @@ type cchain struct {
 	// policyMsg is the message of the policy step of a built-in chain
 	// (see walker.policy), made once: many built-in chains have no rules.
 	policyMsg string
-	rules   []crule
+	rules     []crule
 	// color marks the chain during markHooks' loop search.
 	color uint8
 	// jumps are the chain's rules that jump or go to a chain, in order,
