@@ -29,7 +29,16 @@ func TestParallelCompileSameErrors(t *testing.T) {
 		}
 	}
 	b.WriteString("COMMIT\n")
-	rs := parse(t, 4, b.String())
+	msg := compileErrorsBothWays(t, parse(t, 4, b.String()))
+	if n := strings.Count(msg, "\n"); n < 10 {
+		t.Errorf("only %d errors: %v", n+1, msg)
+	}
+}
+
+// compileErrorsBothWays compiles rs on one core and on several, requires
+// both to fail with the same errors, and returns them.
+func compileErrorsBothWays(t *testing.T, rs *model.Ruleset) string {
+	t.Helper()
 	prev := runtime.GOMAXPROCS(1)
 	_, serial := Compile(rs)
 	runtime.GOMAXPROCS(max(prev, 2))
@@ -41,9 +50,7 @@ func TestParallelCompileSameErrors(t *testing.T) {
 	if serial.Error() != parallel.Error() {
 		t.Errorf("errors differ\nserial:   %v\nparallel: %v", serial, parallel)
 	}
-	if n := strings.Count(serial.Error(), "\n"); n < 10 {
-		t.Errorf("only %d errors: %v", n+1, serial)
-	}
+	return serial.Error()
 }
 
 // TestParallelCompileSameGraphErrors does the same for the errors found
@@ -63,22 +70,8 @@ func TestParallelCompileSameGraphErrors(t *testing.T) {
 		}
 	}
 	b.WriteString("-A C7 -j MASQUERADE\n-A C300 -j MASQUERADE\nCOMMIT\n")
-	both := func(rs *model.Ruleset) string {
-		prev := runtime.GOMAXPROCS(1)
-		_, serial := Compile(rs)
-		runtime.GOMAXPROCS(max(prev, 2))
-		_, parallel := Compile(rs)
-		runtime.GOMAXPROCS(prev)
-		if serial == nil || parallel == nil {
-			t.Fatalf("expected errors: serial %v, parallel %v", serial, parallel)
-		}
-		if serial.Error() != parallel.Error() {
-			t.Errorf("errors differ\nserial:   %v\nparallel: %v", serial, parallel)
-		}
-		return serial.Error()
-	}
 	rs := parse(t, 4, b.String())
-	if msg := both(rs); !strings.Contains(msg, "C300") || !strings.Contains(msg, "PREROUTING") {
+	if msg := compileErrorsBothWays(t, rs); !strings.Contains(msg, "C300") || !strings.Contains(msg, "PREROUTING") {
 		t.Errorf("unexpected errors: %v", msg)
 	}
 	rs = parse(t, 4, b.String())
@@ -86,7 +79,7 @@ func TestParallelCompileSameGraphErrors(t *testing.T) {
 	c9, c200 := nat.Chain("C9"), nat.Chain("C200")
 	c9.Rules = append(c9.Rules, &model.Rule{Chain: "C9", Pos: len(c9.Rules) + 1, Target: "C200"})
 	c200.Rules = append(c200.Rules, &model.Rule{Chain: "C200", Pos: len(c200.Rules) + 1, Target: "C9"})
-	if msg := both(rs); !strings.Contains(msg, "closes a loop") {
+	if msg := compileErrorsBothWays(t, rs); !strings.Contains(msg, "closes a loop") {
 		t.Errorf("unexpected errors: %v", msg)
 	}
 }

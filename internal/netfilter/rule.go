@@ -29,18 +29,13 @@ type ruleCompiler struct {
 	wk *worker
 }
 
-// takePairs returns room for n addrPairs (length 0, capacity n).
+// takePairs returns room for n addrPairs (length 0, capacity n). Blocks
+// double from 8 to 256 pairs: small tables stay small.
 func (rc *ruleCompiler) takePairs(n int) []addrPair {
 	if rc.wk == nil {
 		return make([]addrPair, 0, n)
 	}
-	free := rc.wk.pairs
-	if cap(free)-len(free) < n {
-		// Blocks double from 8 to 256 pairs: small tables stay small.
-		free = make([]addrPair, 0, max(n, min(max(2*cap(free), 8), 256)))
-	}
-	rc.wk.pairs = free[:len(free)+n]
-	return free[len(free) : len(free) : len(free)+n]
+	return takeFrom(&rc.wk.pairs, n, 8, 256)
 }
 
 // takeMods returns room for n matchers (length 0, capacity n), from the
@@ -49,12 +44,19 @@ func (rc *ruleCompiler) takeMods(n int) []matcher {
 	if rc.wk == nil {
 		return make([]matcher, 0, n)
 	}
-	free := rc.wk.mods
-	if cap(free)-len(free) < n {
-		free = make([]matcher, 0, max(n, min(max(2*cap(free), 16), 2048)))
+	return takeFrom(&rc.wk.mods, n, 16, 2048)
+}
+
+// takeFrom hands out room for n values (length 0, capacity n) from the
+// block *free, starting a new block, twice the last and between lo and hi
+// values long (or n when more), when the block has too little left.
+func takeFrom[T any](free *[]T, n, lo, hi int) []T {
+	f := *free
+	if cap(f)-len(f) < n {
+		f = make([]T, 0, max(n, min(max(2*cap(f), lo), hi)))
 	}
-	rc.wk.mods = free[:len(free)+n]
-	return free[len(free) : len(free) : len(free)+n]
+	*free = f[:len(f)+n]
+	return f[len(f) : len(f) : len(f)+n]
 }
 
 // optName returns an option name without its leading dashes.
