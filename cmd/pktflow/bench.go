@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -154,11 +155,21 @@ func (b *bench) verdict(what, got, target string, ok bool) {
 		b.passed++
 	}
 	b.total++
-	fmt.Fprintf(b.out, "  %-52s %16s   target %-12s %s\n", what, got, target, mark)
+	fmt.Fprintf(b.out, "  %s %s   target %s %s\n", pad(what, 52), padLeft(got, 16), pad(target, 12), mark)
+}
+
+// pad and padLeft pad s with spaces to width characters (fmt's widths
+// count bytes, and µ takes two).
+func pad(s string, width int) string {
+	return s + strings.Repeat(" ", max(0, width-utf8.RuneCountInString(s)))
+}
+
+func padLeft(s string, width int) string {
+	return strings.Repeat(" ", max(0, width-utf8.RuneCountInString(s))) + s
 }
 
 func (b *bench) line(what, got string) {
-	fmt.Fprintf(b.out, "  %-52s %16s\n", what, got)
+	fmt.Fprintf(b.out, "  %s %s\n", pad(what, 52), padLeft(got, 16))
 }
 
 // kubeSnap is a generated kube node written and its probes.
