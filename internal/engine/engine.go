@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/pktflow/pktflow/internal/conntrack"
@@ -31,13 +30,6 @@ type Engine struct {
 	nodes map[string]*nodeState
 	// wire maps an endpoint to the link it is on.
 	wire map[model.Endpoint]*model.Link
-	// l2 caches layer-2 walks (l2key → []ipEndpoint) and peers
-	// (model.Endpoint → []model.Endpoint), made on first use: the wiring
-	// never changes after New and callers only read them.
-	l2, peerCache sync.Map
-	// arp caches arpOwners (arpKey → []ipEndpoint), segments the
-	// segment views of wires (model.Endpoint → *segmentView).
-	arp, segments sync.Map
 	// fault is a deliberately wrong behaviour, set only by tests that
 	// prove the kernel conformance checks can fail (see InjectFault).
 	fault string
@@ -66,12 +58,11 @@ type nodeState struct {
 	ifaces map[string]*model.Interface
 	// ports maps a bridge device name to its port devices.
 	ports map[string][]string
-	// byMAC maps a MAC to the node's device that has it (not bridge ports).
+	// external: the node stands for a network pktflow does not model in
+	// detail (it owns prefixes, routes, answers).
 	external bool
 	// addrTypeFn is addrType as a func value, made once.
 	addrTypeFn func(netip.Addr, string) netfilter.AddrType
-	// fwd caches forwarding's answers (fwdKey → fwdAnswer).
-	fwd sync.Map
 	// where names the node and each hook, "NODE HOOK", for the
 	// conntrack entries it creates.
 	where [netfilter.PostRouting + 1]string
@@ -79,16 +70,14 @@ type nodeState struct {
 	macs map[string]string
 	// devs holds what the engine works out about each device.
 	devs map[string]*devCache
-	// rpf caches rpFilterMode's answers (device → rpfAnswer): sysctls
-	// never change after New.
-	rpf sync.Map
 }
 
 // devCache holds what the engine works out about one device of a node,
 // made on first use and never changed after (the wiring and sysctls are
 // fixed once New returns): a map lookup by device name and an atomic
 // load per packet, where a sync.Map keyed by node and device hashed both
-// names. Devices the snapshot does not list use the engine-wide caches.
+// names. For a device the snapshot does not list, the answers are worked
+// out each time.
 type devCache struct {
 	peers   atomic.Pointer[[]model.Endpoint]
 	domain  [2]atomic.Pointer[[]ipEndpoint] // [0]: domain, [1]: domainFromWire
@@ -257,23 +246,11 @@ func (ns *nodeState) forwarding(iif string, v6 bool) (bool, string) {
 		slot.Store(&fwdAnswer{on, why})
 		return on, why
 	}
-	k := fwdKey{iif, v6}
-	if v, ok := ns.fwd.Load(k); ok {
-		a := v.(fwdAnswer)
-		return a.on, a.why
-	}
-	on, why := ns.forwardingOf(iif, v6)
-	ns.fwd.Store(k, fwdAnswer{on, why})
-	return on, why
+	return ns.forwardingOf(iif, v6)
 }
 
-// fwdKey and fwdAnswer cache forwarding's answers per node: a node's
-// sysctls never change after New.
-type fwdKey struct {
-	iif string
-	v6  bool
-}
-
+// fwdAnswer is forwarding's answer, cached per device: a node's sysctls
+// never change after New.
 type fwdAnswer struct {
 	on  bool
 	why string
@@ -332,13 +309,7 @@ func (ns *nodeState) rpFilterMode(dev string) (int, string) {
 		d.rpf.Store(&rpfAnswer{mode, why})
 		return mode, why
 	}
-	if v, ok := ns.rpf.Load(dev); ok {
-		a := v.(rpfAnswer)
-		return a.mode, a.why
-	}
-	mode, why := ns.readRPFilter(dev)
-	ns.rpf.Store(dev, rpfAnswer{mode, why})
-	return mode, why
+	return ns.readRPFilter(dev)
 }
 
 func (ns *nodeState) readRPFilter(dev string) (int, string) {

@@ -37,13 +37,7 @@ func (e *Engine) peers(ns *nodeState, dev string) []model.Endpoint {
 		d.peers.Store(&out)
 		return out
 	}
-	k := model.Endpoint{Node: ns.n.Name, Iface: dev}
-	if v, ok := e.peerCache.Load(k); ok {
-		return v.([]model.Endpoint)
-	}
-	out := e.walkPeers(ns, dev)
-	e.peerCache.Store(k, out)
-	return out
+	return e.walkPeers(ns, dev)
 }
 
 func (e *Engine) walkPeers(ns *nodeState, dev string) []model.Endpoint {
@@ -58,12 +52,6 @@ func (e *Engine) walkPeers(ns *nodeState, dev string) []model.Endpoint {
 		}
 	}
 	return out
-}
-
-// l2key names a cached layer-2 walk.
-type l2key struct {
-	node, dev string
-	fromWire  bool
 }
 
 // l2walk returns domain or domainFromWire from the cache, walking the
@@ -87,24 +75,12 @@ func (e *Engine) l2walk(ns *nodeState, dev string, fromWire bool) []ipEndpoint {
 		slot.Store(&out)
 		return out
 	}
-	k := l2key{ns.n.Name, dev, fromWire}
-	if v, ok := e.l2.Load(k); ok {
-		return v.([]ipEndpoint)
-	}
-	out := walk()
-	e.l2.Store(k, out)
-	return out
+	return walk()
 }
 
 // maxARPCache bounds a device's cached ARP answers: beyond it, answers are
 // worked out each time (a program tracing to ever new addresses).
 const maxARPCache = 4096
-
-// arpKey names a cached answer of arpOwners.
-type arpKey struct {
-	node, dev string
-	addr      netip.Addr
-}
 
 // arpOwners lists the endpoints of dev's layer-2 domain that own addr and
 // would answer an ARP request or neighbour solicitation for it (before
@@ -119,8 +95,6 @@ func (e *Engine) arpOwners(ns *nodeState, dev string, addr netip.Addr) []ipEndpo
 				return out
 			}
 		}
-	} else if v, ok := e.arp.Load(arpKey{ns.n.Name, dev, addr}); ok {
-		return v.([]ipEndpoint)
 	}
 	var out []ipEndpoint
 	for _, ep := range e.domain(ns, dev) {
@@ -129,7 +103,6 @@ func (e *Engine) arpOwners(ns *nodeState, dev string, addr netip.Addr) []ipEndpo
 		}
 	}
 	if d == nil {
-		e.arp.Store(arpKey{ns.n.Name, dev, addr}, out)
 		return out
 	}
 	// The map is never written once published: a new answer publishes
@@ -468,12 +441,6 @@ func (e *Engine) segment(ns *nodeState, dev string) *segmentView {
 			return v
 		}
 	}
-	k := model.Endpoint{Node: ns.n.Name, Iface: dev}
-	if d == nil {
-		if v, ok := e.segments.Load(k); ok {
-			return v.(*segmentView)
-		}
-	}
 	sv := &segmentView{peers: e.peers(ns, dev), byMAC: map[string]int{}}
 	for i, ep := range sv.peers {
 		pn := e.nodes[ep.Node]
@@ -492,8 +459,6 @@ func (e *Engine) segment(ns *nodeState, dev string) *segmentView {
 	}
 	if d != nil {
 		d.segment.Store(sv)
-	} else {
-		e.segments.Store(k, sv)
 	}
 	return sv
 }
