@@ -115,9 +115,10 @@ type shared struct {
 // tail of the current block (a slice whose capacity is the block's
 // remainder), and finalize freezes what it used (a three-index slice, so
 // the trace can never append over what follows). Blocks are never
-// reused: traces own them. A branch that outgrows the tail moves itself
-// into a block of its own through append, as any slice does, and the
-// next run starts a new block.
+// reused, except by a Tracer (see Tracer): traces own them, and a trace
+// kept keeps its block alive. A branch that outgrows the tail moves
+// itself into a block of its own through append, as any slice does, and
+// the next run starts a new block.
 type arena[T any] struct {
 	buf []T // len is what traces own, the rest is free
 	// hint is the size of the last branch, to size the next block.
@@ -301,9 +302,9 @@ func (r *run) emitMsg(ev trace.Event, start int) {
 	r.emit(ev)
 }
 
-// finalize gives the branch's events their messages, and the trace its
-// own, exactly sized, copies of the events and captures (the run wrote
-// them into the shared scratch lists, which only grow once).
+// finalize freezes the branch's events, captures and message bytes where
+// the run wrote them (see arena), gives the events their messages, and
+// hands the run's conntrack tables back for reuse.
 func (r *run) finalize() {
 	sh := r.sh
 	r.tr.Hops = sh.hops.freeze(r.tr.Hops)
