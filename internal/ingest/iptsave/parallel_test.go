@@ -123,3 +123,18 @@ func TestParallelParseDeclarationError(t *testing.T) {
 		parseBoth(t, text[:i]+bad+text[i:])
 	}
 }
+
+// FuzzParallelParse parses every input serially and in chunks, with the
+// size thresholds shrunk so that any table is split, and requires the
+// same ruleset or the same first error: chunk boundaries, declarations,
+// comments and COMMITs fall anywhere.
+func FuzzParallelParse(f *testing.F) {
+	f.Add(bigTable(0, "")[:4000] + "\nCOMMIT\n")
+	f.Add("*nat\n:PREROUTING ACCEPT [0:0]\n:A - [0:0]\n-A PREROUTING -j A\n-A A -p tcp -j DNAT --to-destination 10.0.0.1\n# c\n\n-A B -j A\n:B - [0:0]\n-A A -j RETURN\nCOMMIT\n")
+	f.Add("*filter\n:INPUT ACCEPT [0:0]\n:X - [0:0]\n-A INPUT -j X\n-A X -j ACCEPT\n-A X -s 1.2.3.4/33 -j DROP\n-A INPUT -j Y\nCOMMIT\n*nat\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT -j MASQUERADE\nCOMMIT\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		defer func(s, c int) { splitMinBytes, minChunk = s, c }(splitMinBytes, minChunk)
+		splitMinBytes, minChunk = 1, 24
+		parseBoth(t, text)
+	})
+}

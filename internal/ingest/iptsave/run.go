@@ -32,7 +32,14 @@ import (
 // blank (a declaration, a COMMIT inside the run ...): the rules before it
 // are adopted, and the parser goes on alone from there, dropping the
 // chunks after it.
-const splitMinBytes = 1 << 20
+//
+// splitMinBytes and minChunk are variables only so that a fuzz test can
+// make tiny inputs take this path.
+var (
+	splitMinBytes = 1 << 20
+	// minChunk is the smallest chunk worth handing to a core.
+	minChunk = 256 << 10
+)
 
 // deferAll makes every chunk leave its rules to be resolved after (for
 // tests: which chunks do depends on timing).
@@ -97,7 +104,6 @@ func (p *parser) startRun(start, n int) bool {
 	r := &run{start: start, end: end, workers: workers, first: n + strings.Count(p.text[p.next:start], "\n")}
 	// A few chunks per core, so that a core slowed by something else
 	// leaves more of them to the others.
-	const minChunk = 256 << 10
 	parts := max(1, min(4*workers, (end-start)/minChunk))
 	from := start
 	for k := 1; k <= parts && from < end; k++ {
