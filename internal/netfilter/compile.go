@@ -314,8 +314,9 @@ func compileTable(family int, t *model.Table) (*ctable, []error) {
 }
 
 // parallelMinRules is the table size from which compileRules splits the
-// work: below it, starting goroutines costs more than it saves.
-const parallelMinRules = 8192
+// work: below it, starting goroutines costs more than it saves. A
+// variable only so that a fuzz test can make tiny tables take that path.
+var parallelMinRules = 8192
 
 // compileRules compiles the rules of every chain of t, indexes the long
 // chains, and lists each chain's jumps for markHooks. A big table's

@@ -2,10 +2,15 @@ package netfilter
 
 import (
 	"fmt"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/pktflow/pktflow/internal/ingest/iptsave"
 	"github.com/pktflow/pktflow/internal/model"
 )
 
@@ -82,4 +87,65 @@ func TestParallelCompileSameGraphErrors(t *testing.T) {
 	if msg := compileErrorsBothWays(t, rs); !strings.Contains(msg, "closes a loop") {
 		t.Errorf("unexpected errors: %v", msg)
 	}
+}
+
+// FuzzParallelCompile compiles every ruleset iptables-save text parses
+// to on one core and, with the size threshold shrunk so that any table
+// is split, on several: the errors must be the same, in the same order,
+// and so must the compiled tables.
+func FuzzParallelCompile(f *testing.F) {
+	f.Add("*nat\n:PREROUTING ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n:A - [0:0]\n:B - [0:0]\n-A PREROUTING -j A\n-A A -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.0.0.1:8080\n-A A -m statistic --mode random --probability 0.5 -j B\n-A B -j MASQUERADE\n-A POSTROUTING -j B\nCOMMIT\n")
+	f.Add("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:X - [0:0]\n-A INPUT -j X\n-A FORWARD -o eth0 -j X\n-A X -m conntrack --ctstate NEW -j REJECT --reject-with tcp-reset\n-A X -i eth1 -j ACCEPT\nCOMMIT\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		rs, err := iptsave.ParseString("fuzz", text, 4)
+		if err != nil {
+			return
+		}
+		defer func(n int) { parallelMinRules = n }(parallelMinRules)
+		parallelMinRules = 1
+		prev := runtime.GOMAXPROCS(1)
+		c1, err1 := Compile(rs)
+		runtime.GOMAXPROCS(max(prev, 2))
+		c2, err2 := Compile(rs)
+		runtime.GOMAXPROCS(prev)
+		if fmt.Sprint(err1) != fmt.Sprint(err2) {
+			t.Fatalf("errors differ\nserial:   %v\nparallel: %v", err1, err2)
+		}
+		if d := compiledDiff(c1, c2); d != "" {
+			t.Fatalf("compiled rulesets differ (-serial +parallel):\n%s", d)
+		}
+	})
+}
+
+// compiledDiff compares two compiled rulesets by content. The chains'
+// shared jump and goto targets are made on first use, at addresses that
+// differ from one compile to the next: they are compared by what they
+// hold. Empty and nil lists are equal.
+func compiledDiff(a, b *Compiled) string {
+	opts := cmp.Options{
+		cmp.Exporter(func(reflect.Type) bool { return true }),
+		// A chain without rules may hold a nil or an empty list,
+		// depending on the block its compiling core had.
+		cmpopts.EquateEmpty(),
+		cmp.FilterPath(func(p cmp.Path) bool {
+			sf, ok := p.Last().(cmp.StructField)
+			return ok && (sf.Name() == "jumpTg" || sf.Name() == "gotoTg")
+		}, cmp.Ignore()),
+	}
+	if d := cmp.Diff(a, b, opts); d != "" || a == nil || b == nil {
+		return d
+	}
+	for name, ta := range a.tables {
+		tb := b.tables[name]
+		for cname, ca := range ta.chains {
+			cb := tb.chains[cname]
+			if d := cmp.Diff(ca.jumpTg.Load(), cb.jumpTg.Load(), opts); d != "" {
+				return name + " " + cname + " jump target: " + d
+			}
+			if d := cmp.Diff(ca.gotoTg.Load(), cb.gotoTg.Load(), opts); d != "" {
+				return name + " " + cname + " goto target: " + d
+			}
+		}
+	}
+	return ""
 }
