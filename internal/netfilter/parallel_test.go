@@ -18,26 +18,34 @@ import (
 // between cores, with bad rules spread over its chains, on one core and
 // on several: the errors must be the same, in the same order.
 func TestParallelCompileSameErrors(t *testing.T) {
+	text := bigChains("*filter\n:INPUT ACCEPT [0:0]\n", "-A INPUT -s 10.%d.0.0/16 -j C%d\n", func(c, r int) string {
+		if (c*30+r)%997 == 0 {
+			return fmt.Sprintf("-A C%d -p tcp -m tcp --dport 99999 -j ACCEPT\n", c)
+		}
+		return fmt.Sprintf("-A C%d -d 10.1.%d.%d/32 -p tcp -m tcp --dport %d -j ACCEPT\n", c, c%250, r, 1000+r)
+	}) + "COMMIT\n"
+	msg := compileErrorsBothWays(t, parse(t, 4, text))
+	if n := strings.Count(msg, "\n"); n < 10 {
+		t.Errorf("only %d errors: %v", n+1, msg)
+	}
+}
+
+// bigChains is a table big enough to be compiled on several cores: after
+// head, 400 chains C0..C399, each jumped to from a built-in chain by
+// jumpFmt (given c%250 and c) and holding the 30 rules rule(c, 0..29).
+func bigChains(head, jumpFmt string, rule func(c, r int) string) string {
 	var b strings.Builder
-	b.WriteString("*filter\n:INPUT ACCEPT [0:0]\n")
+	b.WriteString(head)
 	for c := 0; c < 400; c++ {
 		fmt.Fprintf(&b, ":C%d - [0:0]\n", c)
 	}
 	for c := 0; c < 400; c++ {
-		fmt.Fprintf(&b, "-A INPUT -s 10.%d.0.0/16 -j C%d\n", c%250, c)
+		fmt.Fprintf(&b, jumpFmt, c%250, c)
 		for r := 0; r < 30; r++ {
-			if (c*30+r)%997 == 0 {
-				fmt.Fprintf(&b, "-A C%d -p tcp -m tcp --dport 99999 -j ACCEPT\n", c)
-				continue
-			}
-			fmt.Fprintf(&b, "-A C%d -d 10.1.%d.%d/32 -p tcp -m tcp --dport %d -j ACCEPT\n", c, c%250, r, 1000+r)
+			b.WriteString(rule(c, r))
 		}
 	}
-	b.WriteString("COMMIT\n")
-	msg := compileErrorsBothWays(t, parse(t, 4, b.String()))
-	if n := strings.Count(msg, "\n"); n < 10 {
-		t.Errorf("only %d errors: %v", n+1, msg)
-	}
+	return b.String()
 }
 
 // compileErrorsBothWays compiles rs on one core and on several, requires
@@ -63,23 +71,14 @@ func compileErrorsBothWays(t *testing.T, rs *model.Ruleset) string {
 // used in a chain reachable from a hook it is not allowed in, and a
 // jump loop (made in the model: the parser refuses loops).
 func TestParallelCompileSameGraphErrors(t *testing.T) {
-	var b strings.Builder
-	b.WriteString("*nat\n:PREROUTING ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n")
-	for c := 0; c < 400; c++ {
-		fmt.Fprintf(&b, ":C%d - [0:0]\n", c)
-	}
-	for c := 0; c < 400; c++ {
-		fmt.Fprintf(&b, "-A PREROUTING -d 10.%d.0.0/16 -j C%d\n", c%250, c)
-		for r := 0; r < 30; r++ {
-			fmt.Fprintf(&b, "-A C%d -d 10.1.%d.%d/32 -p tcp -m tcp --dport %d -j DNAT --to-destination 10.2.0.1\n", c, c%250, r, 1000+r)
-		}
-	}
-	b.WriteString("-A C7 -j MASQUERADE\n-A C300 -j MASQUERADE\nCOMMIT\n")
-	rs := parse(t, 4, b.String())
+	text := bigChains("*nat\n:PREROUTING ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n", "-A PREROUTING -d 10.%d.0.0/16 -j C%d\n", func(c, r int) string {
+		return fmt.Sprintf("-A C%d -d 10.1.%d.%d/32 -p tcp -m tcp --dport %d -j DNAT --to-destination 10.2.0.1\n", c, c%250, r, 1000+r)
+	}) + "-A C7 -j MASQUERADE\n-A C300 -j MASQUERADE\nCOMMIT\n"
+	rs := parse(t, 4, text)
 	if msg := compileErrorsBothWays(t, rs); !strings.Contains(msg, "C300") || !strings.Contains(msg, "PREROUTING") {
 		t.Errorf("unexpected errors: %v", msg)
 	}
-	rs = parse(t, 4, b.String())
+	rs = parse(t, 4, text)
 	nat := rs.Table("nat")
 	c9, c200 := nat.Chain("C9"), nat.Chain("C200")
 	c9.Rules = append(c9.Rules, &model.Rule{Chain: "C9", Pos: len(c9.Rules) + 1, Target: "C200"})
