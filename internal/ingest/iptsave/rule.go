@@ -148,61 +148,37 @@ func (p *parser) rule(n int, line, s string, pk, by uint64, counted bool) *inges
 		return p.errf(n, line, "missing chain name: expected -A CHAIN ...")
 	}
 	name := toks[1].s
+	// The rule's chain. A parser of part of a run (see run.go) that
+	// reads before every chain is declared (p.main not set) leaves it,
+	// with the rule's position and jump target, to be resolved after
+	// (see resolve), and a body error then only stands if the chain is
+	// declared; one that reads after resolves them from the table's
+	// parser.
+	idx, ci := p, -1
 	if p.deferChains {
-		// Part of a run (see run.go). Read once every chain is
-		// declared (p.main set), the rule gets its chain, its position
-		// in the chunk and its jump target here, from the table's
-		// parser; read before, it gets them after (see resolve), and a
-		// body error only stands if the chain is declared.
-		ci := -1
-		if p.main != nil {
-			var ok bool
-			if ci, ok = p.main.chainOf(name, p.lastIdx); !ok {
-				return p.undeclared(n, line, name)
-			}
-			p.lastIdx = ci
-			name = p.tbl.Chains[ci].Name
-		}
-		r := &p.slabs.rules.take(1)[0]
-		r.Chain = name
-		r.Packets, r.Bytes = pk, by
-		r.Origin = model.Origin{File: p.file, Line: n, Text: line}
-		if err := p.body(n, line, toks[2:], r, counted); err != nil {
-			if ci < 0 {
-				p.errChain = name
-			}
-			return err
-		}
-		if ci >= 0 {
-			r.Pos = p.pos.next(ci)
-			p.ruleChain = append(p.ruleChain, int32(ci))
-			if r.Target != "" {
-				p.main.resolveTarget(r, &p.targets)
-			}
-		}
-		p.deferred++
-		return nil
+		idx = p.main
 	}
-	ci := p.lastIdx
-	chains := p.tbl.Chains
-	switch {
-	case ci >= 0 && chains[ci].Name == name:
-	case ci+1 < len(chains) && chains[ci+1].Name == name:
-		ci++
-	default:
+	if idx != nil {
 		var ok bool
-		if ci, ok = p.chainIdx[name]; !ok {
+		if ci, ok = idx.chainOf(name, p.lastIdx); !ok {
 			return p.undeclared(n, line, name)
 		}
+		p.lastIdx = ci
+		name = p.tbl.Chains[ci].Name
 	}
-	p.lastIdx = ci
 	r := &p.slabs.rules.take(1)[0]
-	r.Chain = chains[ci].Name
-	r.Pos = p.counts[ci] + 1
+	r.Chain = name
 	r.Packets, r.Bytes = pk, by
 	r.Origin = model.Origin{File: p.file, Line: n, Text: line}
 	if err := p.body(n, line, toks[2:], r, counted); err != nil {
+		if ci < 0 {
+			p.errChain = name
+		}
 		return err
+	}
+	if ci < 0 {
+		p.deferred++
+		return nil
 	}
 	if r.Target != "" {
 		// Resolve a jump to a chain now, on whichever core parses the
@@ -210,11 +186,18 @@ func (p *parser) rule(n int, line, s string, pk, by uint64, counted bool) *inges
 		// index (and its name, so that consumers checking the hint
 		// compare one string with itself). A chain declared after this
 		// rule is resolved at COMMIT (see checkTable).
-		p.resolveTarget(r, &p.targets)
+		idx.resolveTarget(r, &p.targets)
+	}
+	p.ruleChain = append(p.ruleChain, int32(ci))
+	if p.deferChains {
+		// Numbered in the chunk; adopt numbers it in the table.
+		r.Pos = p.pos.next(ci)
+		p.deferred++
+		return nil
 	}
 	p.counts[ci]++
+	r.Pos = p.counts[ci]
 	p.tblRules = append(p.tblRules, r)
-	p.ruleChain = append(p.ruleChain, int32(ci))
 	return nil
 }
 
