@@ -348,18 +348,11 @@ func compileRules(family int, ct *ctable, t *model.Table) ([][]pendingCheck, []e
 		var errs []error
 		for _, w := range ws {
 			cc := w.cc
-			// The chain's rules come from the worker's current block
-			// (a rule that expands to several spills into an array of
-			// the chain's own).
-			if n := len(w.ch.Rules); cap(wk.rules)-len(wk.rules) < n {
-				wk.rules = make([]crule, 0, max(n, min(max(2*cap(wk.rules), 16), 2048)))
-			}
-			cc.rules = wk.rules[len(wk.rules) : len(wk.rules) : len(wk.rules)+len(w.ch.Rules)]
-			// The chain's jumps go in the worker's current block.
-			if cap(wk.jumps)-len(wk.jumps) < len(w.ch.Rules) {
-				wk.jumps = make([]jump, 0, max(len(w.ch.Rules), 1024))
-			}
-			j0 := len(wk.jumps)
+			// The chain's rules and jumps come from the worker's
+			// current blocks (a rule that expands to several spills the
+			// rules into an array of the chain's own).
+			cc.rules = room(&wk.rules, len(w.ch.Rules), 16, 2048)
+			jumps := room(&wk.jumps, len(w.ch.Rules), 1024, 1024)
 			for _, r := range w.ch.Rules {
 				if r == nil {
 					continue
@@ -372,18 +365,14 @@ func compileRules(family int, ct *ctable, t *model.Table) ([][]pendingCheck, []e
 				}
 				cc.rules = rules
 				if tg := rules[len(rules)-1].tgt; tg.kind == tJump || tg.kind == tGoto {
-					wk.jumps = append(wk.jumps, jump{tg.chain, r})
+					jumps = append(jumps, jump{tg.chain, r})
 				}
 				for _, hc := range rc.hooks[:rc.nhooks] {
 					checks = append(checks, pendingCheck{ch: cc, r: r, hc: hc})
 				}
 			}
-			cc.jumps = wk.jumps[j0:len(wk.jumps):len(wk.jumps)]
-			if len(cc.rules) <= len(w.ch.Rules) {
-				// Still in the block: the rest of it is free again.
-				cc.rules = cc.rules[:len(cc.rules):len(cc.rules)]
-				wk.rules = wk.rules[:len(wk.rules)+len(cc.rules)]
-			}
+			cc.jumps = keep(&wk.jumps, jumps)
+			cc.rules = keep(&wk.rules, cc.rules)
 			if len(cc.rules) >= indexMinRules {
 				cc.idx = buildIndex(cc, family)
 			}

@@ -48,15 +48,34 @@ func (rc *ruleCompiler) takeMods(n int) []matcher {
 }
 
 // takeFrom hands out room for n values (length 0, capacity n) from the
-// block *free, starting a new block, twice the last and between lo and hi
-// values long (or n when more), when the block has too little left.
+// block *free (see room), and takes it out of the block.
 func takeFrom[T any](free *[]T, n, lo, hi int) []T {
+	r := room(free, n, lo, hi)
+	*free = (*free)[:len(*free)+n]
+	return r
+}
+
+// room returns the free tail of the block *free with room for n values
+// (length 0, capacity n), starting a new block, twice the last and
+// between lo and hi values long (or n when more), when the block has too
+// little left. What the caller appends stays free until keep takes it.
+func room[T any](free *[]T, n, lo, hi int) []T {
 	f := *free
 	if cap(f)-len(f) < n {
 		f = make([]T, 0, max(n, min(max(2*cap(f), lo), hi)))
+		*free = f
 	}
-	*free = f[:len(f)+n]
 	return f[len(f) : len(f) : len(f)+n]
+}
+
+// keep takes s, which a caller appended to what room gave it, out of the
+// block's free tail, unless an append past its capacity moved it to an
+// array of its own; it returns s capped at its length.
+func keep[T any](free *[]T, s []T) []T {
+	if f := *free; len(s) > 0 && len(f) < cap(f) && &f[:len(f)+1][len(f)] == &s[0] {
+		*free = f[:len(f)+len(s)]
+	}
+	return s[:len(s):len(s)]
 }
 
 // optName returns an option name without its leading dashes.
