@@ -476,3 +476,34 @@ func TestNeighborFailureAgainstKernel(t *testing.T) {
 		{"no neighbor answers", engine.Probe{From: "a", Proto: packet.ICMP, Dst: addr("198.51.100.7")}, trace.Rejected},
 	})
 }
+
+// A shared segment whose middle end is a bridge port: a frame for a host
+// behind the bridge crosses the segment and enters the bridge there (the
+// engine finds the receiver by MAC: segmentView.takes), while the other
+// host on the segment only answers for itself.
+const bridgedSegmentTopo = `
+nodes:
+  a: {interfaces: {eth0: {addrs: [10.9.0.1/24]}}, listen: [tcp/80]}
+  b: {interfaces: {eth0: {addrs: [10.9.0.2/24]}}, listen: [tcp/80]}
+  c: {interfaces: {eth0: {addrs: [10.9.0.3/24]}}, listen: [tcp/80]}
+  sw:
+    interfaces:
+      br0: {kind: bridge, addrs: [10.9.0.4/24]}
+      p0: {master: br0}
+      p1: {master: br0}
+links:
+  - segment: [a:eth0, sw:p0, b:eth0]
+  - veth: [sw:p1, c:eth0]
+`
+
+func TestBridgedSegmentAgainstKernel(t *testing.T) {
+	needLab(t)
+	l, e := upLab(t, loadYAML(t, bridgedSegmentTopo))
+	runCases(t, l, e, []kcase{
+		{"to a host behind the bridge port", engine.Probe{From: "a", Proto: packet.ICMP, Dst: addr("10.9.0.3")}, trace.Answered},
+		{"tcp to a host behind the bridge port", engine.Probe{From: "a", Proto: packet.TCP, SPort: 40000, Dst: addr("10.9.0.3"), DPort: 80}, trace.Answered},
+		{"to the other host on the segment", engine.Probe{From: "a", Proto: packet.ICMP, Dst: addr("10.9.0.2")}, trace.Answered},
+		{"to the bridge itself", engine.Probe{From: "b", Proto: packet.ICMP, Dst: addr("10.9.0.4")}, trace.Answered},
+		{"from behind the bridge to the segment", engine.Probe{From: "c", Proto: packet.TCP, SPort: 40001, Dst: addr("10.9.0.2"), DPort: 80}, trace.Answered},
+	})
+}
