@@ -81,9 +81,9 @@ type msgSpan struct{ hop, a, b int32 }
 // (branches run one after the other).
 type shared struct {
 	probe  string
-	addrs  []addrText
-	tuples []tupleText
-	lines  []lineText
+	addrs  []rendered[netip.Addr]
+	tuples []rendered[conntrack.Tuple]
+	lines  []rendered[packet.Packet]
 	pend   []msgSpan
 	nf     netfilter.Scratch
 	// hops, caps and text are where runs write their events, captures
@@ -94,6 +94,8 @@ type shared struct {
 	// strs holds the bytes of the short strings traces are given (the
 	// renderings of addresses, tuples, packets, choices): see intern.
 	strs []byte
+	// scratch is where once renders before interning.
+	scratch []byte
 	// tables are conntrack tables of finished runs, for reuse.
 	tables []*conntrack.Table
 	// ctxs and results hand out a run's packet contexts and routing
@@ -228,18 +230,9 @@ func (sh *shared) reset(probe string) {
 	sh.nf.Msgs, sh.nf.Steps, sh.nf.Spans = nil, sh.nf.Steps[:0], sh.nf.Spans[:0]
 }
 
-type addrText struct {
-	a netip.Addr
-	s string
-}
-
-type tupleText struct {
-	t conntrack.Tuple
-	s string
-}
-
-type lineText struct {
-	p packet.Packet
+// rendered is a value and its text, rendered once per trace (see once).
+type rendered[K comparable] struct {
+	k K
 	s string
 }
 
@@ -249,50 +242,38 @@ type nodeTable struct {
 	t  *conntrack.Table
 }
 
-// addr renders an address (netip.Addr.String), once per trace.
-func (r *run) addr(a netip.Addr) string {
-	sh := r.sh
-	for i := range sh.addrs {
-		if sh.addrs[i].a == a {
-			return sh.addrs[i].s
+// once returns k's text from the trace's list of rendered values,
+// rendering it with appendTo (into the shared's string block) the first
+// time: a trace prints the same few addresses, tuples and packets over
+// and over.
+func once[K comparable](sh *shared, list *[]rendered[K], k K, appendTo func([]byte, K) []byte) string {
+	for i := range *list {
+		if (*list)[i].k == k {
+			return (*list)[i].s
 		}
 	}
-	var buf [64]byte
-	s := sh.intern(appendAddr(buf[:0], a))
-	sh.addrs = append(sh.addrs, addrText{a, s})
+	sh.scratch = appendTo(sh.scratch[:0], k)
+	s := sh.intern(sh.scratch)
+	*list = append(*list, rendered[K]{k, s})
 	return s
 }
+
+// addr renders an address (netip.Addr.String), once per trace.
+func (r *run) addr(a netip.Addr) string { return once(r.sh, &r.sh.addrs, a, appendAddr) }
 
 // tuple renders a connection tuple (conntrack.Tuple.String), once per
 // trace.
 func (r *run) tuple(t conntrack.Tuple) string {
-	sh := r.sh
-	for i := range sh.tuples {
-		if sh.tuples[i].t == t {
-			return sh.tuples[i].s
-		}
-	}
-	var buf [160]byte
-	s := sh.intern(t.AppendTo(buf[:0]))
-	sh.tuples = append(sh.tuples, tupleText{t, s})
-	return s
+	return once(r.sh, &r.sh.tuples, t, func(b []byte, t conntrack.Tuple) []byte { return t.AppendTo(b) })
 }
 
-// tcpdump renders a packet (packet.Tcpdump), once per trace.
+// tcpdump renders a packet (packet.Tcpdump), once per trace; a packet
+// with an inner datagram (an ICMP error) each time.
 func (r *run) tcpdump(p *packet.Packet) string {
 	if p.Inner != nil {
 		return packet.Tcpdump(p)
 	}
-	sh := r.sh
-	for i := range sh.lines {
-		if sh.lines[i].p == *p {
-			return sh.lines[i].s
-		}
-	}
-	var buf [160]byte
-	s := sh.intern(packet.AppendTcpdump(buf[:0], p))
-	sh.lines = append(sh.lines, lineText{*p, s})
-	return s
+	return once(r.sh, &r.sh.lines, *p, func(b []byte, p packet.Packet) []byte { return packet.AppendTcpdump(b, &p) })
 }
 
 // emitMsg records ev with the message r.msg[start:], which the caller
