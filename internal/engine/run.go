@@ -368,7 +368,7 @@ type Tracer struct {
 }
 
 // NewTracer returns a Tracer over the engine.
-func (e *Engine) NewTracer() *Tracer { return &Tracer{e: e, sh: new(shared)} }
+func (e *Engine) NewTracer() *Tracer { return &Tracer{e: e, sh: &shared{reuse: true}} }
 
 // Trace traces p like Engine.Trace; the result, and every string and
 // slice in it, is valid until the next call.
@@ -385,7 +385,6 @@ func (sh *shared) rewind() {
 	sh.text.rewind()
 	sh.strs = sh.strs[:0]
 	sh.traces.restart()
-	sh.reuse = true
 }
 
 func (e *Engine) trace(p Probe, sh *shared) *trace.Trace {
