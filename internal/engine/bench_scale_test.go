@@ -138,6 +138,7 @@ func BenchmarkScaleTraceKube100k(b *testing.B) { benchTraceKube(b, 10_000, true)
 // BenchmarkScaleTraceKube100kTracer is the 100k-rule trace with a Tracer,
 // each trace's memory reused by the next.
 func BenchmarkScaleTraceKube100kTracer(b *testing.B) { benchTraceKubeWith(b, 10_000, true, true) }
+func BenchmarkScaleTraceKube1kTracer(b *testing.B)   { benchTraceKubeWith(b, 100, true, true) }
 
 // The same traces with the netfilter chain index off (every rule walked,
 // as the kernel does), for comparison.

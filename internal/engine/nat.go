@@ -102,10 +102,10 @@ func (r *run) setupBinding(c *pctx, h netfilter.Hook, m manip, res netfilter.Res
 			return false
 		}
 		nt.Src = a
-		why = fmt.Sprintf("MASQUERADE: %s's address toward next hop %s", c.oif, nh)
+		why = r.cat("MASQUERADE: ", c.oif, "'s address toward next hop ", r.addr(nh))
 	case netfilter.SNAT:
 		nt.Src = n.AddrMin
-		why = "SNAT --to-source " + rangeText(n)
+		why = r.natText("SNAT --to-source ", n)
 		if n.AddrMax.IsValid() && n.AddrMax != n.AddrMin {
 			r.uncertain(c.ns, fmt.Sprintf("SNAT range %s: the kernel picks the address by a hash of the connection; pktflow uses the first, %s", rangeText(n), n.AddrMin))
 		}
@@ -113,7 +113,7 @@ func (r *run) setupBinding(c *pctx, h netfilter.Hook, m manip, res netfilter.Res
 		if n.AddrMin.IsValid() {
 			nt.Dst = n.AddrMin
 		}
-		why = "DNAT --to-destination " + rangeText(n)
+		why = r.natText("DNAT --to-destination ", n)
 		if n.AddrMax.IsValid() && n.AddrMax != n.AddrMin {
 			r.uncertain(c.ns, fmt.Sprintf("DNAT range %s: the kernel picks the address by a hash of the source; pktflow uses the first, %s", rangeText(n), n.AddrMin))
 		}
@@ -228,21 +228,30 @@ func (r *run) bind(c *pctx, h netfilter.Hook, m manip, curr, nt conntrack.Tuple,
 	r.emitMsg(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvConntrack, Hook: h.String(), Origin: deciderOrigin(res)}, at)
 }
 
-func rangeText(n *netfilter.NAT) string {
-	s := ""
+func rangeText(n *netfilter.NAT) string { return string(appendRange(nil, n)) }
+
+// natText is what a NAT target says it does: verb and range.
+func (r *run) natText(verb string, n *netfilter.NAT) string {
+	r.sh.scratch = appendRange(append(r.sh.scratch[:0], verb...), n)
+	return r.sh.intern(r.sh.scratch)
+}
+
+// appendRange appends a NAT range as iptables-save prints it
+// (ADDR[-ADDR][:PORT[-PORT]]).
+func appendRange(b []byte, n *netfilter.NAT) []byte {
 	if n.AddrMin.IsValid() {
-		s = n.AddrMin.String()
+		b = n.AddrMin.AppendTo(b)
 		if n.AddrMax.IsValid() && n.AddrMax != n.AddrMin {
-			s += "-" + n.AddrMax.String()
+			b = n.AddrMax.AppendTo(append(b, '-'))
 		}
 	}
 	if n.PortMin != 0 {
-		s += fmt.Sprintf(":%d", n.PortMin)
+		b = strconv.AppendUint(append(b, ':'), uint64(n.PortMin), 10)
 		if n.PortMax != n.PortMin {
-			s += fmt.Sprintf("-%d", n.PortMax)
+			b = strconv.AppendUint(append(b, '-'), uint64(n.PortMax), 10)
 		}
 	}
-	return s
+	return b
 }
 
 // freePort returns the first port in [lo,hi] that makes the tuple unique.

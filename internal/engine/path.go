@@ -205,10 +205,11 @@ func (r *run) ipRcv(c *pctx) {
 	res := r.result()
 	if c.ns.isLocal(c.pkt.Dst) {
 		dev, _ := c.ns.fib.IsLocal(c.pkt.Dst)
-		*res = route.Result{Type: model.RouteLocal, Dev: dev, Why: r.addr(c.pkt.Dst) + " is a local address"}
+		why := " is a local address"
 		if c.ns.external && dev == "" {
-			res.Why = r.addr(c.pkt.Dst) + " is in a range this external node owns"
+			why = " is in a range this external node owns"
 		}
+		*res = route.Result{Type: model.RouteLocal, Dev: dev, Why: r.cat(r.addr(c.pkt.Dst), why)}
 	} else {
 		*res = c.ns.fib.Lookup(route.Query{Dst: c.pkt.Dst, Src: c.pkt.Src, IIF: c.iif, Mark: c.mark, Proto: c.pkt.Proto, SPort: c.pkt.SPort, DPort: c.pkt.DPort})
 		r.pickNexthop(c, res)
@@ -476,7 +477,7 @@ func (r *run) arrived(c *pctx, how string) {
 		if line == "" || p.Inner != nil || *p != r.capPkt {
 			line = r.tcpdump(p)
 		}
-		r.finish(trace.Answered, "the request was delivered to "+r.deliveredTo+" and its reply ("+line+") reached the sender")
+		r.finish(trace.Answered, r.cat("the request was delivered to ", r.deliveredTo, " and its reply (", line, ") reached the sender"))
 	case r.errFromDest:
 		r.finish(trace.Refused, fmt.Sprintf("%s; its answer (%s) reached the sender", r.fate, packet.Tcpdump(p)))
 	default:

@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"unsafe"
 
@@ -103,6 +102,12 @@ type shared struct {
 	// points into them: the trace holds copies).
 	ctxs    slab[pctx]
 	results slab[route.Result]
+	// branches, stack and flat are Engine.trace's lists of branches and
+	// of the choice prefixes still to explore (branches only for a
+	// Tracer: otherwise the merged trace keeps it).
+	branches []*trace.Trace
+	stack    [][]bool
+	flat     []bool
 	// run is the branch being traced (see Engine.run).
 	run run
 	// reuse is set for a Tracer's shared: its runs take their trace
@@ -258,6 +263,18 @@ func once[K comparable](sh *shared, list *[]rendered[K], k K, appendTo func([]by
 	return s
 }
 
+// cat returns the parts joined, kept in the shared's string block (see
+// intern): the short sentences a trace assembles from pieces it already
+// holds cost no allocation of their own.
+func (r *run) cat(parts ...string) string {
+	b := r.sh.scratch[:0]
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	r.sh.scratch = b
+	return r.sh.intern(b)
+}
+
 // addr renders an address (netip.Addr.String), once per trace.
 func (r *run) addr(a netip.Addr) string { return once(r.sh, &r.sh.addrs, a, appendAddr) }
 
@@ -390,8 +407,13 @@ func (sh *shared) rewind() {
 func (e *Engine) trace(p Probe, sh *shared) *trace.Trace {
 	var buf [128]byte
 	sh.reset(sh.intern(p.appendTo(buf[:0])))
-	var branches []*trace.Trace
-	stack := [][]bool{nil}
+	// branches ends up in the merged trace; a Tracer's is reused. The
+	// prefixes still to explore are slices of one list of choices.
+	branches := sh.branches[:0]
+	if !sh.reuse {
+		branches = make([]*trace.Trace, 0, 4)
+	}
+	stack, flat := append(sh.stack[:0], nil), sh.flat[:0]
 	truncated := false
 	for len(stack) > 0 {
 		if len(branches) == MaxBranches {
@@ -407,27 +429,60 @@ func (e *Engine) trace(p Probe, sh *shared) *trace.Trace {
 		// earliest is explored first.
 		for j := len(r.choices) - 1; j >= len(prefix); j-- {
 			if c := r.choices[j]; c.took && c.p < 1 {
-				alt := make([]bool, j+1)
+				at := len(flat)
 				for k := 0; k < j; k++ {
-					alt[k] = r.choices[k].took
+					flat = append(flat, r.choices[k].took)
 				}
-				stack = append(stack, alt)
+				flat = append(flat, false)
+				stack = append(stack, flat[at:len(flat):len(flat)])
 			}
 		}
+	}
+	// The prefixes may point into an earlier flat list that append
+	// moved; only the newest is kept for the next trace.
+	sh.stack, sh.flat = stack[:0], flat[:0]
+	if sh.reuse {
+		sh.branches = branches[:0]
 	}
 	if len(branches) == 1 {
 		return branches[0]
 	}
-	return merge(branches, truncated)
+	return merge(sh, branches, truncated)
 }
 
+// verdictOrder lists verdicts in the order a mixed reason gives them.
+var verdictOrder = [...]string{trace.Answered, trace.Refused, trace.Rejected, trace.Dropped}
+
 // merge summarises the branches of a trace.
-func merge(bs []*trace.Trace, truncated bool) *trace.Trace {
+func merge(sh *shared, bs []*trace.Trace, truncated bool) *trace.Trace {
 	first := bs[0]
-	t := &trace.Trace{Probe: first.Probe, Hops: first.Hops, Captures: first.Captures, Uncertain: []string{}, Branches: bs, Probability: 1}
-	verdicts := map[string]float64{}
+	var t *trace.Trace
+	if sh.reuse {
+		t = sh.traces.get()
+		u := t.Uncertain[:0]
+		if u == nil {
+			u = []string{}
+		}
+		*t = trace.Trace{Uncertain: u}
+	} else {
+		t = &trace.Trace{Uncertain: []string{}}
+	}
+	t.Probe, t.Hops, t.Captures, t.Branches, t.Probability = first.Probe, first.Hops, first.Captures, bs, 1
+	var prob [len(verdictOrder)]float64
+	var seen [len(verdictOrder)]bool
+	kinds, other := 0, false
 	for _, b := range bs {
-		verdicts[b.Verdict] += b.Probability
+		// A branch ends with one of verdictOrder (never mixed); any other
+		// only makes the outcome mixed.
+		if i := slices.Index(verdictOrder[:], b.Verdict); i < 0 {
+			other = true
+		} else {
+			if !seen[i] {
+				seen[i] = true
+				kinds++
+			}
+			prob[i] += b.Probability
+		}
 		for _, u := range b.Uncertain {
 			if !slices.Contains(t.Uncertain, u) {
 				t.Uncertain = append(t.Uncertain, u)
@@ -437,19 +492,28 @@ func merge(bs []*trace.Trace, truncated bool) *trace.Trace {
 	if truncated {
 		t.Uncertain = append(t.Uncertain, fmt.Sprintf("more than %d random-choice paths: only the first %d were traced", MaxBranches, MaxBranches))
 	}
-	if len(verdicts) == 1 {
+	b := sh.scratch[:0]
+	if kinds == 1 && !other {
 		t.Verdict = first.Verdict
-		t.Reason = fmt.Sprintf("all %d possible paths (a random choice decides which) end the same way; the first: %s", len(bs), first.Reason)
-		return t
-	}
-	t.Verdict = trace.Mixed
-	var parts []string
-	for _, v := range []string{trace.Answered, trace.Refused, trace.Rejected, trace.Dropped} {
-		if pr, ok := verdicts[v]; ok {
-			parts = append(parts, fmt.Sprintf("%s with probability %.1f%%", v, 100*pr))
+		b = strconv.AppendInt(append(b, "all "...), int64(len(bs)), 10)
+		b = append(append(b, " possible paths (a random choice decides which) end the same way; the first: "...), first.Reason...)
+	} else {
+		t.Verdict = trace.Mixed
+		b = append(strconv.AppendInt(b, int64(len(bs)), 10), " possible paths (a random choice decides which): "...)
+		sep := false
+		for i, v := range verdictOrder {
+			if !seen[i] {
+				continue
+			}
+			if sep {
+				b = append(b, ", "...)
+			}
+			b = strconv.AppendFloat(append(append(b, v...), " with probability "...), 100*prob[i], 'f', 1, 64)
+			b, sep = append(b, '%'), true
 		}
 	}
-	t.Reason = fmt.Sprintf("%d possible paths (a random choice decides which): %s", len(bs), strings.Join(parts, ", "))
+	sh.scratch = b
+	t.Reason = sh.intern(b)
 	return t
 }
 

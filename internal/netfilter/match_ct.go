@@ -75,7 +75,7 @@ func (m *stateMatch) why(w *walker, b []byte, matched bool) []byte {
 	}
 	b = appendOpt(b, m.opt)
 	b = verb(b, matched)
-	return append(append(b, "state "...), stateString(w.ctx.State&stateMask)...)
+	return appendState(append(b, "state "...), w.ctx.State&stateMask)
 }
 
 func (m *stateMatch) pure() bool { return false }
@@ -333,7 +333,7 @@ func (m *ctMatch) describe(w *walker, b []byte, bit uint16, ok bool) []byte {
 	b = verb(b, ok)
 	switch bit {
 	case ctoState:
-		return append(append(b, "state "...), stateString(c.State)...)
+		return appendState(append(b, "state "...), c.State)
 	case ctoDir:
 		if c.Reply {
 			return append(b, "direction REPLY"...)
@@ -371,7 +371,7 @@ func (m *ctMatch) why(w *walker, b []byte, matched bool) []byte {
 	if failed != 0 {
 		if failed == ctoState && m.opts&ctoState == 0 {
 			b = append(b, "-m conntrack did not match a packet without a conntrack entry (state "...)
-			return append(append(b, stateString(w.ctx.State)...), ')')
+			return append(appendState(b, w.ctx.State), ')')
 		}
 		return m.describe(w, b, failed, false)
 	}

@@ -307,17 +307,24 @@ func tcpFlagsString(f uint8) string {
 }
 
 // stateString renders CTState bits as --ctstate prints them.
-func stateString(s CTState) string {
+func stateString(s CTState) string { return string(appendState(nil, s)) }
+
+// appendState appends stateString(s) to b: rule explanations name the
+// state on every conntrack match, and this allocates nothing.
+func appendState(b []byte, s CTState) []byte {
 	if s == 0 {
-		return "(unknown)"
+		return append(b, "(unknown)"...)
 	}
-	var parts []string
-	for i, b := range ctStateBits {
-		if s&b != 0 {
-			parts = append(parts, ctStateNames[i])
+	first := true
+	for i, bit := range ctStateBits {
+		if s&bit != 0 {
+			if !first {
+				b = append(b, ',')
+			}
+			b, first = append(b, ctStateNames[i]...), false
 		}
 	}
-	return strings.Join(parts, ",")
+	return b
 }
 
 func addrTypeString(t AddrType) string {
