@@ -16,6 +16,7 @@ import (
 
 	"github.com/pktflow/pktflow/internal/ingest/iproute"
 	"github.com/pktflow/pktflow/internal/model"
+	"github.com/pktflow/pktflow/internal/nsthread"
 )
 
 // Options say which namespaces to collect.
@@ -180,7 +181,7 @@ func (c *collector) readTarget(ctx context.Context, t *Target, cn *nlConn) (*Nod
 	if t.Current {
 		err = read() // every thread of this process is in it
 	} else {
-		err = inNS(t.Path, read)
+		err = nsthread.InPath(t.Path, read)
 	}
 	if err != nil {
 		return nil, err

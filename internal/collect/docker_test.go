@@ -23,6 +23,7 @@ import (
 	"github.com/pktflow/pktflow/internal/engine"
 	"github.com/pktflow/pktflow/internal/lab"
 	"github.com/pktflow/pktflow/internal/model"
+	"github.com/pktflow/pktflow/internal/nsthread"
 	"github.com/pktflow/pktflow/internal/packet"
 	"github.com/pktflow/pktflow/internal/snapshot"
 	"github.com/pktflow/pktflow/internal/trace"
@@ -380,7 +381,7 @@ func ping(nsPath string, dst netip.Addr, id uint16) error {
 	if nsPath == "" {
 		err = open()
 	} else {
-		err = inNS(nsPath, open)
+		err = nsthread.InPath(nsPath, open)
 	}
 	if err != nil {
 		return err
@@ -449,7 +450,7 @@ func dial(nsPath, network string, sport uint16, dst netip.AddrPort) error {
 	if nsPath == "" {
 		err = do()
 	} else {
-		err = inNS(nsPath, do)
+		err = nsthread.InPath(nsPath, do)
 	}
 	if err != nil {
 		return err

@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"strings"
 	"time"
+
+	"github.com/pktflow/pktflow/internal/nsthread"
 )
 
 // CommandTimeout bounds each command the collector runs.
@@ -45,7 +47,7 @@ func runIn(ctx context.Context, t *Target, argv ...string) (stdout, stderr strin
 		return cmd.Run()
 	}
 	if threadNS != "" {
-		err = inNS(threadNS, run)
+		err = nsthread.InPath(threadNS, run)
 	} else {
 		err = run()
 	}

@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"runtime"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/pktflow/pktflow/internal/nsthread"
 )
 
 // nlState is what netlink says about one namespace, in the shapes the
@@ -50,7 +51,7 @@ func openNS(path string, current bool) (*nlConn, error) {
 	if current {
 		at = netns.None()
 	}
-	err = onThrowawayThread(func() error {
+	err = nsthread.Throwaway(func() error {
 		h, err := netlink.NewHandleAt(at, unix.NETLINK_ROUTE)
 		if err != nil {
 			return fmt.Errorf("netlink handle: %w", err)
@@ -82,34 +83,6 @@ func (c *nlConn) Close() {
 		c.sock.Close()
 	}
 	c.ns.Close()
-}
-
-// onThrowawayThread runs fn on a fresh OS thread that is destroyed when
-// fn returns.
-func onThrowawayThread(fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		// No UnlockOSThread: the runtime ends the thread with the goroutine.
-		errc <- fn()
-	}()
-	return <-errc
-}
-
-// inNS runs fn on a throwaway thread that has joined the namespace at
-// path: /proc/thread-self/net and /proc/sys/net then show that namespace.
-func inNS(path string, fn func() error) error {
-	target, err := netns.GetFromPath(path)
-	if err != nil {
-		return err
-	}
-	defer target.Close()
-	return onThrowawayThread(func() error {
-		if err := netns.Set(target); err != nil {
-			return fmt.Errorf("entering %s: %w", path, err)
-		}
-		return fn()
-	})
 }
 
 // retry runs a dump again when the kernel says it was interrupted by a

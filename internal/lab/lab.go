@@ -11,14 +11,11 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/vishvananda/netns"
 
 	"github.com/pktflow/pktflow/internal/model"
 )
@@ -399,38 +396,6 @@ func (l *Lab) nodeNS(node string) (string, error) {
 		return "", errors.New("lab: already down")
 	}
 	return ns, nil
-}
-
-// inNS runs fn on a fresh OS thread that has joined namespace ns. The
-// thread stays locked and is therefore destroyed by the Go runtime when
-// the goroutine returns: a thread whose namespace we changed is never
-// handed back to the scheduler, even if switching back fails. Sockets
-// created by fn stay in ns and may be used from any goroutine.
-func inNS(ns string, fn func() error) error {
-	target, err := netns.GetFromName(ns)
-	if err != nil {
-		return fmt.Errorf("lab: open namespace %s: %w", ns, err)
-	}
-	defer target.Close()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		// No UnlockOSThread, on purpose: see above.
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- fmt.Errorf("lab: current namespace: %w", err)
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(target); err != nil {
-			errc <- fmt.Errorf("lab: enter namespace %s: %w", ns, err)
-			return
-		}
-		err = fn()
-		netns.Set(orig) // best effort; the thread dies anyway
-		errc <- err
-	}()
-	return <-errc
 }
 
 // track registers a child process so Down can kill it.

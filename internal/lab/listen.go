@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pktflow/pktflow/internal/model"
+	"github.com/pktflow/pktflow/internal/nsthread"
 )
 
 // connIdle bounds how long a listener keeps an idle accepted connection.
@@ -66,7 +67,7 @@ func (l *Lab) listen(ns, proto string, ap netip.AddrPort) error {
 	lc := net.ListenConfig{Control: listenControl(proto == "udp")}
 	var ln net.Listener
 	var pc net.PacketConn
-	err := inNS(ns, func() error {
+	err := nsthread.InNamed(ns, func() error {
 		var err error
 		if proto == "tcp" {
 			ln, err = lc.Listen(context.Background(), "tcp"+fam, ap.String())

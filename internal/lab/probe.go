@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/pktflow/pktflow/internal/nsthread"
 	"github.com/pktflow/pktflow/internal/packet"
 )
 
@@ -47,7 +48,7 @@ func (l *Lab) Ping(ctx context.Context, node string, dst netip.Addr, ttl, count 
 	dst = dst.Unmap()
 	id := uint16(rand.Uint32())
 	var answers []packet.Packet
-	err = inNS(ns, func() error {
+	err = nsthread.InNamed(ns, func() error {
 		var fd int
 		var err error
 		if dst.Is4() {
@@ -248,7 +249,7 @@ func (l *Lab) Dial(ctx context.Context, node, network string, src, dst netip.Add
 		}
 	}
 	var conn net.Conn
-	err = inNS(ns, func() error {
+	err = nsthread.InNamed(ns, func() error {
 		var err error
 		conn, err = d.DialContext(ctx, network, dst.String())
 		return err

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/pktflow/pktflow/internal/model"
+	"github.com/pktflow/pktflow/internal/nsthread"
 )
 
 // setting is one sysctl to write. Baseline settings are the lab's own
@@ -211,7 +212,7 @@ func (l *Lab) applySysctls(ns, who string, settings []setting, perDev bool, ifs 
 		return nil
 	}
 	var errs []error
-	err := inNS(ns, func() error {
+	err := nsthread.InNamed(ns, func() error {
 		for _, w := range writes {
 			changed, err := writeSysctl(w.path, w.Value)
 			switch {
