@@ -56,6 +56,9 @@ type entry struct {
 	// desc is describe(&r), made once: every lookup that picks the
 	// route says why with it.
 	desc string
+	// dead: a unicast route through a device that is down (fixed for a
+	// snapshot), which lookups skip.
+	dead bool
 }
 
 // New builds the FIB of a node. The kernel fills the local table from the
@@ -103,6 +106,7 @@ func New(n *model.Node) *FIB {
 	for t, es := range f.tables {
 		for _, e := range es {
 			e.desc = describe(&e.r)
+			e.dead = e.r.Dev != "" && !f.ifUp[e.r.Dev] && e.r.Type == model.RouteUnicast
 		}
 		slices.SortStableFunc(es, func(a, b *entry) int {
 			if c := cmp.Compare(b.r.Dst.Bits(), a.r.Dst.Bits()); c != 0 {
@@ -315,7 +319,7 @@ func (f *FIB) lookupTable(table int, q Query, why bool) (Result, bool) {
 		if !r.Dst.Contains(q.Dst) || r.Dst.Addr().BitLen() != q.Dst.BitLen() {
 			continue
 		}
-		if r.Dev != "" && !f.ifUp[r.Dev] && r.Type == model.RouteUnicast {
+		if e.dead {
 			// Routes through a device that is down are dead: skip them as
 			// fib_table_lookup does for RTNH_F_DEAD nexthops.
 			continue
