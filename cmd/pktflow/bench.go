@@ -61,7 +61,7 @@ in one run:
   - the wall time of a cold pktflow trace on examples/seed (run from the
     repository root, or give --seed-snapshot)
 
-Each figure is printed next to its target. A run takes about 15 s; --quick
+Each figure is printed next to its target. A run takes about 20 s; --quick
 repeats less (about 5 s) and its figures are noisier. The exit status is 0 even
 when a target is missed; 2 when the benchmark cannot run.`,
 		Args: cobra.NoArgs,
