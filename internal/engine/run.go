@@ -450,24 +450,30 @@ func (e *Engine) trace(p Probe, sh *shared) *trace.Trace {
 	return merge(sh, branches, truncated)
 }
 
+// newTrace returns an empty trace to fill, with probability 1: a new one,
+// or for a Tracer one of the traces it hands out again, keeping the
+// memory of its lists.
+func (sh *shared) newTrace() *trace.Trace {
+	if !sh.reuse {
+		return &trace.Trace{Uncertain: []string{}, Probability: 1}
+	}
+	t := sh.traces.get()
+	u := t.Uncertain[:0]
+	if u == nil {
+		u = []string{}
+	}
+	*t = trace.Trace{Uncertain: u, Choices: t.Choices[:0], Probability: 1}
+	return t
+}
+
 // verdictOrder lists verdicts in the order a mixed reason gives them.
 var verdictOrder = [...]string{trace.Answered, trace.Refused, trace.Rejected, trace.Dropped}
 
 // merge summarises the branches of a trace.
 func merge(sh *shared, bs []*trace.Trace, truncated bool) *trace.Trace {
 	first := bs[0]
-	var t *trace.Trace
-	if sh.reuse {
-		t = sh.traces.get()
-		u := t.Uncertain[:0]
-		if u == nil {
-			u = []string{}
-		}
-		*t = trace.Trace{Uncertain: u}
-	} else {
-		t = &trace.Trace{Uncertain: []string{}}
-	}
-	t.Probe, t.Hops, t.Captures, t.Branches, t.Probability = first.Probe, first.Hops, first.Captures, bs, 1
+	t := sh.newTrace()
+	t.Probe, t.Hops, t.Captures, t.Branches, t.Choices = first.Probe, first.Hops, first.Captures, bs, nil
 	var prob [len(verdictOrder)]float64
 	var seen [len(verdictOrder)]bool
 	kinds, other := 0, false
@@ -532,17 +538,8 @@ func (e *Engine) run(p Probe, prefix []bool, sh *shared) *run {
 	// the previous branch's run (it took its trace and choices) before it
 	// starts the next. The choice callback, bound to it, is kept.
 	r := &sh.run
-	var tr *trace.Trace
-	if sh.reuse {
-		tr = sh.traces.get()
-		u := tr.Uncertain[:0]
-		if u == nil {
-			u = []string{}
-		}
-		*tr = trace.Trace{Probe: sh.probe, Uncertain: u, Choices: tr.Choices[:0], Hops: sh.hops.start(), Captures: sh.caps.start(), Probability: 1}
-	} else {
-		tr = &trace.Trace{Probe: sh.probe, Uncertain: []string{}, Hops: sh.hops.start(), Captures: sh.caps.start(), Probability: 1}
-	}
+	tr := sh.newTrace()
+	tr.Probe, tr.Hops, tr.Captures = sh.probe, sh.hops.start(), sh.caps.start()
 	// The previous run's conntrack list (emptied by finalize) and
 	// neighbour set are reused.
 	neigh := r.neigh
