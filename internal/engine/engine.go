@@ -256,22 +256,24 @@ type fwdAnswer struct {
 	why string
 }
 
+// forwardingOf reads the forwarding switch that applies to packets
+// arriving on iif. An external node stands for networks that route: it
+// forwards unless its snapshot says otherwise (the lab sets it up the
+// same way).
 func (ns *nodeState) forwardingOf(iif string, v6 bool) (bool, string) {
-	if ns.external {
-		return true, "external nodes stand for networks that route"
-	}
+	keys := []string{"net.ipv4.conf." + iif + ".forwarding", "net.ipv4.conf.all.forwarding", "net.ipv4.ip_forward"}
 	if v6 {
-		if v, ok := ns.sysctl("net.ipv6.conf.all.forwarding"); ok {
-			return v.Value == "1", fmt.Sprintf("net.ipv6.conf.all.forwarding = %s%s", v.Value, originSuffix(v.Origin))
-		}
-		return false, "net.ipv6.conf.all.forwarding is not set in the snapshot; Linux's default is 0"
+		keys = []string{"net.ipv6.conf.all.forwarding"}
 	}
-	for _, k := range []string{"net.ipv4.conf." + iif + ".forwarding", "net.ipv4.conf.all.forwarding", "net.ipv4.ip_forward"} {
+	for _, k := range keys {
 		if v, ok := ns.sysctl(k); ok {
 			return v.Value == "1", fmt.Sprintf("%s = %s%s", k, v.Value, originSuffix(v.Origin))
 		}
 	}
-	return false, "net.ipv4.ip_forward is not set in the snapshot; Linux's default is 0"
+	if ns.external {
+		return true, "external nodes stand for networks that route"
+	}
+	return false, keys[len(keys)-1] + " is not set in the snapshot; Linux's default is 0"
 }
 
 func originSuffix(o model.Origin) string {

@@ -28,10 +28,10 @@ func baseline(n *model.Node, v6 bool) map[string]string {
 	if ttl <= 0 {
 		ttl = 64
 	}
-	// An external node stands for networks that route (the engine
-	// forwards through it whatever its sysctls say), so it forwards here
-	// too: a packet it has no route for gets an ICMP error, as the engine
-	// predicts, instead of vanishing.
+	// An external node stands for networks that route, so it forwards
+	// unless its snapshot says otherwise, here as in the engine: a packet
+	// it has no route for gets an ICMP error, as the engine predicts,
+	// instead of vanishing.
 	fwd := "0"
 	if n.Kind == model.KindExternal {
 		fwd = "1"

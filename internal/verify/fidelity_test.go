@@ -507,3 +507,37 @@ func TestBridgedSegmentAgainstKernel(t *testing.T) {
 		{"from behind the bridge to the segment", engine.Probe{From: "c", Proto: packet.TCP, SPort: 40001, Dst: addr("10.9.0.2"), DPort: 80}, trace.Answered},
 	})
 }
+
+// An external node stands for networks that route, so it forwards by
+// default; a snapshot that sets its forwarding off explicitly is
+// honoured, as the lab (and so the kernel) honours it: it still answers
+// for its own addresses, and drops the rest without a word (ip_error
+// sends no ICMP error when the input device does not forward).
+const externalNoForwardTopo = `
+nodes:
+  a:
+    interfaces: {eth0: {addrs: [10.8.0.2/24]}}
+    routes: ["default via 10.8.0.1 dev eth0"]
+  net:
+    kind: external
+    sysctl: {net.ipv4.ip_forward: 0}
+    interfaces: {eth0: {addrs: [10.8.0.1/24]}, eth1: {addrs: [10.8.1.1/24]}}
+    listen: [tcp/80]
+  b:
+    interfaces: {eth0: {addrs: [10.8.1.2/24]}}
+    routes: ["default via 10.8.1.1 dev eth0"]
+    listen: [tcp/80]
+links:
+  - veth: [a:eth0, net:eth0]
+  - veth: [net:eth1, b:eth0]
+`
+
+func TestExternalForwardingOffAgainstKernel(t *testing.T) {
+	needLab(t)
+	l, e := upLab(t, loadYAML(t, externalNoForwardTopo))
+	runCases(t, l, e, []kcase{
+		{"through the external node", engine.Probe{From: "a", Proto: packet.ICMP, Dst: addr("10.8.1.2")}, trace.Dropped},
+		{"tcp through the external node", engine.Probe{From: "a", Proto: packet.TCP, SPort: 40000, Dst: addr("10.8.1.2"), DPort: 80}, trace.Dropped},
+		{"to the external node itself", engine.Probe{From: "a", Proto: packet.TCP, SPort: 40001, Dst: addr("10.8.0.1"), DPort: 80}, trace.Answered},
+	})
+}
