@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/pktflow/pktflow/internal/netfilter"
 	"github.com/pktflow/pktflow/internal/snapshot"
 )
 
@@ -28,3 +29,12 @@ func loadYAML(t testing.TB, topo string) *Engine {
 }
 
 func ip(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// A trace names a netfilter hook as netfilter does.
+func TestHookNames(t *testing.T) {
+	for h := netfilter.PreRouting; h <= netfilter.PostRouting; h++ {
+		if got := hookOf(h).String(); got != h.String() {
+			t.Errorf("hook %s is %s in a trace", h, got)
+		}
+	}
+}

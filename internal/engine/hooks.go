@@ -42,7 +42,7 @@ func (r *run) hook(c *pctx, h netfilter.Hook, reroute func() bool) bool {
 				m := len(r.msg)
 				r.msg = append(append(r.msg, "conntrack confirms the new connection: original "...), r.tuple(c.ent.Orig)...)
 				r.msg = append(append(r.msg, ", reply "...), r.tuple(c.ent.Reply)...)
-				r.emitMsg(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvConntrack, Hook: h.String()}, m)
+				r.emitMsg(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvConntrack, Hook: hookOf(h)}, m)
 			}
 			continue
 		case "nat":
@@ -72,7 +72,7 @@ func (r *run) hook(c *pctx, h netfilter.Hook, reroute func() bool) bool {
 		if t == "raw" && res.NoTrack {
 			c.state = netfilter.CTUntracked
 			c.tracked = true
-			r.emit(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvConntrack, Hook: h.String(), Table: t,
+			r.emit(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvConntrack, Hook: hookOf(h), Table: t,
 				Message: "NOTRACK: connection tracking skips this packet, so no NAT applies to it"})
 		}
 		if h == netfilter.Output && t == "mangle" && (before.Dst != c.pkt.Dst || before.Src != c.pkt.Src || beforeMark != c.mark) && reroute != nil {
@@ -154,13 +154,13 @@ func (r *run) runTable(c *pctx, h netfilter.Hook, table string) netfilter.Result
 		c.ent.Mark = ctx.CTMark
 	}
 	for i, s := range res.Steps {
-		ev := trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvRule, Hook: h.String(), Table: s.Table, Chain: s.Chain, Message: s.Message}
+		ev := trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvRule, Hook: hookOf(h), Table: s.Table, Chain: s.Chain, Message: s.Message}
 		if sp := sc.Spans[i]; sp[0] >= 0 {
 			r.pend = append(r.pend, msgSpan{int32(len(r.tr.Hops)), sp[0], sp[1]})
 		}
 		if s.Rule != nil {
 			// The rule's own Origin: the model is immutable.
-			ev.Rule, ev.Target, ev.Origin = s.Rule.Pos, s.Rule.Target, &s.Rule.Origin
+			ev.Rule, ev.Target, ev.Origin = int32(s.Rule.Pos), s.Rule.Target, &s.Rule.Origin
 		} else if s.What == "policy" {
 			ev.Kind = trace.EvPolicy
 			ev.Target = res.Verdict.String()
@@ -187,7 +187,7 @@ func (r *run) conntrackIn(c *pctx, h netfilter.Hook) {
 	}
 	c.tracked = true
 	tab := r.table(c.ns)
-	ev := trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvConntrack, Hook: h.String()}
+	ev := trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvConntrack, Hook: hookOf(h)}
 	if c.pkt.IsICMPError() {
 		in := c.pkt.Inner
 		if in == nil {
@@ -264,4 +264,9 @@ func dirName(reply bool) string {
 		return "reply"
 	}
 	return "original"
+}
+
+// hookOf names a netfilter hook in a trace.
+func hookOf(h netfilter.Hook) trace.Hook {
+	return trace.HookPreRouting + trace.Hook(h-netfilter.PreRouting)
 }

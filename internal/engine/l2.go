@@ -636,7 +636,7 @@ func (r *run) brNetfilter(c *pctx, br, in, out string) bool {
 }
 
 // recvFrame is a frame arriving on a device from its wire.
-func (r *run) recvFrame(ns *nodeState, dev string, p packet.Packet, mac, leg string) {
+func (r *run) recvFrame(ns *nodeState, dev string, p packet.Packet, mac string, leg trace.Leg) {
 	c := r.newCtx()
 	*c = pctx{ns: ns, pkt: p, leg: leg, iif: dev}
 	if !r.step(c) {

@@ -225,7 +225,7 @@ func (r *run) bind(c *pctx, h netfilter.Hook, m manip, curr, nt conntrack.Tuple,
 	}
 	at := len(r.msg)
 	r.msg = append(append(append(r.msg, why...), "; conntrack now expects replies as "...), r.tuple(e.Reply)...)
-	r.emitMsg(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvConntrack, Hook: h.String(), Origin: deciderOrigin(res)}, at)
+	r.emitMsg(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvConntrack, Hook: hookOf(h), Origin: deciderOrigin(res)}, at)
 }
 
 func rangeText(n *netfilter.NAT) string { return string(appendRange(nil, n)) }
@@ -304,7 +304,7 @@ func (r *run) natPacket(c *pctx, h netfilter.Hook, m manip) {
 	r.msg = append(append(append(r.msg, why...), r.tuple(e.Orig)...), ": "...)
 	r.msg = appendHdr(r.msg, &before, m)
 	r.msg = appendHdr(append(r.msg, " → "...), &c.pkt, m)
-	r.emitMsg(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvNAT, Hook: h.String(), Table: "nat",
+	r.emitMsg(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvNAT, Hook: hookOf(h), Table: "nat",
 		Before: r.header(&before), After: r.header(&c.pkt)}, at)
 }
 
@@ -401,7 +401,7 @@ func (r *run) icmpReplyTranslation(c *pctx, h netfilter.Hook, m manip) {
 	} else {
 		c.pkt.Dst = t.Dst
 	}
-	r.emit(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvNAT, Hook: h.String(), Table: "nat",
+	r.emit(trace.Event{Leg: c.leg, Node: c.ns.n.Name, Kind: trace.EvNAT, Hook: hookOf(h), Table: "nat",
 		Message: fmt.Sprintf("ICMP error RELATED to %s: conntrack rewrites it and the header it quotes: %s → %s (quoted %s > %s → %s > %s)",
 			e.Orig, r.hdrText(&before, m), r.hdrText(&c.pkt, m), before.Inner.Src, before.Inner.Dst, inner.Src, inner.Dst),
 		Before: r.header(&before), After: r.header(&c.pkt)})

@@ -339,7 +339,7 @@ func appendAddr(b []byte, a netip.Addr) []byte {
 type pctx struct {
 	ns  *nodeState
 	pkt packet.Packet
-	leg string
+	leg trace.Leg
 	// iif and oif are the input and output devices ("" when none yet).
 	iif, oif string
 	// rt is the routing decision for the packet's current destination.
@@ -680,7 +680,7 @@ func (r *run) emit(ev trace.Event) {
 	r.tr.Hops = append(r.tr.Hops, ev)
 }
 
-func (r *run) note(leg string, ns *nodeState, iface, msg string) {
+func (r *run) note(leg trace.Leg, ns *nodeState, iface, msg string) {
 	r.emit(trace.Event{Leg: leg, Node: ns.n.Name, Iface: iface, Kind: trace.EvNote, Message: msg})
 }
 
@@ -727,7 +727,7 @@ func (r *run) drop(c *pctx, iface, msg string, origin *model.Origin) {
 	}
 }
 
-func legNoun(leg string) string {
+func legNoun(leg trace.Leg) string {
 	switch leg {
 	case trace.LegReply:
 		return "reply"

@@ -67,7 +67,8 @@ func Text(w io.Writer, t *trace.Trace) error {
 
 // body writes one path: its events, captures, uncertainties and verdict.
 func body(b *strings.Builder, t *trace.Trace) {
-	leg, node := "", ""
+	var leg trace.Leg
+	node := ""
 	for _, ev := range t.Hops {
 		if ev.Leg != leg {
 			leg, node = ev.Leg, ""
@@ -101,7 +102,7 @@ func CaptureLine(c trace.Capture) string {
 	return fmt.Sprintf("%-7s %s %s %s %s", c.Leg, c.Node, c.Iface, c.Dir, c.Line)
 }
 
-func legTitle(leg string) string {
+func legTitle(leg trace.Leg) string {
 	switch leg {
 	case trace.LegRequest:
 		return "request"
@@ -110,17 +111,17 @@ func legTitle(leg string) string {
 	case trace.LegError:
 		return "error sent back to the sender"
 	}
-	return leg
+	return leg.String()
 }
 
 func tag(ev trace.Event) string {
 	switch ev.Kind {
 	case trace.EvRule, trace.EvPolicy:
-		return strings.ToLower(ev.Hook)
+		return strings.ToLower(ev.Hook.String())
 	case trace.EvCapture:
 		return "tcpdump"
 	}
-	return ev.Kind
+	return ev.Kind.String()
 }
 
 func eventText(ev trace.Event) string {

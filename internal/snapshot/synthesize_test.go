@@ -144,7 +144,7 @@ func TestSynthesizeSeedMasquerade(t *testing.T) {
 		}
 		var out, masq bool
 		for _, c := range tr.Captures {
-			if c.Leg == "request" && c.Node == "mayura" && c.Iface == "enp7s0" && c.Dir == "out" {
+			if c.Leg == trace.LegRequest && c.Node == "mayura" && c.Iface == "enp7s0" && c.Dir == "out" {
 				out = c.Src == "10.0.2.21"
 				if !out {
 					t.Errorf("from %s: leaves mayura as %s", from, c.Src)

@@ -5,22 +5,36 @@
 package trace
 
 import (
+	"fmt"
+	"strconv"
+
 	"github.com/pktflow/pktflow/internal/model"
 	"github.com/pktflow/pktflow/internal/packet"
 )
 
+// Leg says which packet of a trace an event or capture belongs to. It is
+// a small number in memory (a trace holds hundreds of events) and its
+// name in JSON and text.
+type Leg uint8
+
 // Legs of a trace.
 const (
-	LegRequest = "request"
-	LegReply   = "reply"
-	LegError   = "error" // an ICMP error or TCP reset sent back toward the sender
+	LegRequest Leg = iota + 1
+	LegReply
+	LegError // an ICMP error or TCP reset sent back toward the sender
 	// LegRedirect is an ICMP redirect a router sends the sender on the
 	// side while it forwards the request anyway.
-	LegRedirect = "redirect"
+	LegRedirect
 	// LegStray is what the sender's kernel sends back when a reply
 	// arrives that no socket takes (a reset, a port unreachable).
-	LegStray = "stray"
+	LegStray
 )
+
+var legNames = [...]string{"", "request", "reply", "error", "redirect", "stray"}
+
+func (l Leg) String() string                   { return name(legNames[:], l) }
+func (l Leg) MarshalText() ([]byte, error)     { return []byte(l.String()), nil }
+func (l *Leg) UnmarshalText(text []byte) error { return parse(legNames[:], "leg", l, text) }
 
 // Verdicts of a trace.
 const (
@@ -42,32 +56,79 @@ const (
 	Mixed = "mixed"
 )
 
+// Kind says what an event is.
+type Kind uint8
+
 // Event kinds.
 const (
-	EvCapture   = "capture"   // the packet crossed an interface (see Captures)
-	EvRoute     = "route"     // a routing decision
-	EvRule      = "rule"      // a netfilter rule matched
-	EvPolicy    = "policy"    // a built-in chain's policy decided
-	EvNAT       = "nat"       // an address or port rewrite
-	EvConntrack = "conntrack" // a connection tracking lookup or entry
-	EvNeighbor  = "neighbor"  // link-layer resolution of the next hop
-	EvBridge    = "bridge"    // forwarded by a bridge between its ports
-	EvDeliver   = "deliver"   // handed to a local socket or answered
-	EvDrop      = "drop"      // the packet ends here
-	EvNote      = "note"      // anything else worth saying
+	EvCapture   Kind = iota + 1 // the packet crossed an interface (see Captures)
+	EvRoute                     // a routing decision
+	EvRule                      // a netfilter rule matched
+	EvPolicy                    // a built-in chain's policy decided
+	EvNAT                       // an address or port rewrite
+	EvConntrack                 // a connection tracking lookup or entry
+	EvNeighbor                  // link-layer resolution of the next hop
+	EvBridge                    // forwarded by a bridge between its ports
+	EvDeliver                   // handed to a local socket or answered
+	EvDrop                      // the packet ends here
+	EvNote                      // anything else worth saying
 )
+
+var kindNames = [...]string{"", "capture", "route", "rule", "policy", "nat", "conntrack", "neighbor", "bridge", "deliver", "drop", "note"}
+
+func (k Kind) String() string                   { return name(kindNames[:], k) }
+func (k Kind) MarshalText() ([]byte, error)     { return []byte(k.String()), nil }
+func (k *Kind) UnmarshalText(text []byte) error { return parse(kindNames[:], "kind", k, text) }
+
+// Hook is the netfilter hook an event happened in; zero for none.
+type Hook uint8
+
+// Hooks, in netfilter's order.
+const (
+	HookPreRouting Hook = iota + 1
+	HookInput
+	HookForward
+	HookOutput
+	HookPostRouting
+)
+
+var hookNames = [...]string{"", "PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"}
+
+func (h Hook) String() string                   { return name(hookNames[:], h) }
+func (h Hook) MarshalText() ([]byte, error)     { return []byte(h.String()), nil }
+func (h *Hook) UnmarshalText(text []byte) error { return parse(hookNames[:], "hook", h, text) }
+
+func name[T ~uint8](names []string, v T) string {
+	if int(v) < len(names) {
+		return names[v]
+	}
+	return "invalid(" + strconv.Itoa(int(v)) + ")"
+}
+
+func parse[T ~uint8](names []string, what string, v *T, text []byte) error {
+	for i, n := range names {
+		if n == string(text) {
+			*v = T(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("trace: unknown %s %q", what, text)
+}
 
 // Event is one step of a packet's journey. Message says in words what
 // happened and why; Origin says which input line made it happen.
+//
+// The fields are in the order of the JSON contract; Leg, Kind and Hook
+// are small numbers that print as their names.
 type Event struct {
-	Leg     string        `json:"leg"`
+	Leg     Leg           `json:"leg"`
 	Node    string        `json:"node"`
 	Iface   string        `json:"iface,omitempty"`
-	Kind    string        `json:"kind"`
-	Hook    string        `json:"hook,omitempty"`
+	Kind    Kind          `json:"kind"`
+	Hook    Hook          `json:"hook,omitempty"`
 	Table   string        `json:"table,omitempty"`
 	Chain   string        `json:"chain,omitempty"`
-	Rule    int           `json:"rule,omitempty"` // 1-based position in Chain
+	Rule    int32         `json:"rule,omitempty"` // 1-based position in Chain
 	Target  string        `json:"target,omitempty"`
 	Message string        `json:"message"`
 	Before  *Header       `json:"before,omitempty"`
@@ -86,7 +147,7 @@ type Header struct {
 
 // Capture is what `tcpdump -nn -i IFACE` on Node would show for one packet.
 type Capture struct {
-	Leg      string `json:"leg"`
+	Leg      Leg    `json:"leg"`
 	Node     string `json:"node"`
 	Iface    string `json:"iface"`
 	Dir      string `json:"dir"` // "in" or "out"
