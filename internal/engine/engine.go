@@ -87,6 +87,26 @@ type devCache struct {
 	arp     atomic.Pointer[map[netip.Addr][]ipEndpoint]
 }
 
+// dev returns the cache of a device. A device the snapshot does not list
+// gets a fresh one each time, so its answers are worked out each time.
+func (ns *nodeState) dev(name string) *devCache {
+	if d := ns.devs[name]; d != nil {
+		return d
+	}
+	return new(devCache)
+}
+
+// lazy returns the value in slot, computing and publishing it the first
+// time. Two goroutines may both compute it; they compute the same value.
+func lazy[T any](slot *atomic.Pointer[T], compute func() T) *T {
+	if v := slot.Load(); v != nil {
+		return v
+	}
+	v := compute()
+	slot.Store(&v)
+	return &v
+}
+
 // rpfAnswer is a device's effective rp_filter mode and why.
 type rpfAnswer struct {
 	mode int
@@ -234,19 +254,15 @@ func (ns *nodeState) nf(p *packet.Packet) *netfilter.Compiled {
 // (which the kernel copies into every device's value), else the Linux
 // default 0. IPv6: net.ipv6.conf.all.forwarding, which ip6_forward checks.
 func (ns *nodeState) forwarding(iif string, v6 bool) (bool, string) {
-	if d := ns.devs[iif]; d != nil {
-		slot := &d.fwd[0]
-		if v6 {
-			slot = &d.fwd[1]
-		}
-		if a := slot.Load(); a != nil {
-			return a.on, a.why
-		}
-		on, why := ns.forwardingOf(iif, v6)
-		slot.Store(&fwdAnswer{on, why})
-		return on, why
+	fam := 0
+	if v6 {
+		fam = 1
 	}
-	return ns.forwardingOf(iif, v6)
+	a := lazy(&ns.dev(iif).fwd[fam], func() fwdAnswer {
+		on, why := ns.forwardingOf(iif, v6)
+		return fwdAnswer{on, why}
+	})
+	return a.on, a.why
 }
 
 // fwdAnswer is forwarding's answer, cached per device: a node's sysctls
@@ -303,15 +319,11 @@ func (ns *nodeState) sysctlInt(key string) (int, model.Sysctl, bool) {
 // conf.all.rp_filter and conf.DEV.rp_filter (Linux's default is 0 for
 // both; distributions often set 1 or 2).
 func (ns *nodeState) rpFilterMode(dev string) (int, string) {
-	if d := ns.devs[dev]; d != nil {
-		if a := d.rpf.Load(); a != nil {
-			return a.mode, a.why
-		}
+	a := lazy(&ns.dev(dev).rpf, func() rpfAnswer {
 		mode, why := ns.readRPFilter(dev)
-		d.rpf.Store(&rpfAnswer{mode, why})
-		return mode, why
-	}
-	return ns.readRPFilter(dev)
+		return rpfAnswer{mode, why}
+	})
+	return a.mode, a.why
 }
 
 func (ns *nodeState) readRPFilter(dev string) (int, string) {

@@ -29,15 +29,7 @@ type ipEndpoint struct {
 
 // peers returns the endpoints at the other end(s) of dev's wire.
 func (e *Engine) peers(ns *nodeState, dev string) []model.Endpoint {
-	if d := ns.devs[dev]; d != nil {
-		if v := d.peers.Load(); v != nil {
-			return *v
-		}
-		out := e.walkPeers(ns, dev)
-		d.peers.Store(&out)
-		return out
-	}
-	return e.walkPeers(ns, dev)
+	return *lazy(&ns.dev(dev).peers, func() []model.Endpoint { return e.walkPeers(ns, dev) })
 }
 
 func (e *Engine) walkPeers(ns *nodeState, dev string) []model.Endpoint {
@@ -57,25 +49,10 @@ func (e *Engine) walkPeers(ns *nodeState, dev string) []model.Endpoint {
 // l2walk returns domain or domainFromWire from the cache, walking the
 // wires the first time.
 func (e *Engine) l2walk(ns *nodeState, dev string, fromWire bool) []ipEndpoint {
-	walk := func() []ipEndpoint {
-		if fromWire {
-			return e.walkDomainFromWire(ns, dev)
-		}
-		return e.walkDomain(ns, dev)
+	if fromWire {
+		return *lazy(&ns.dev(dev).domain[1], func() []ipEndpoint { return e.walkDomainFromWire(ns, dev) })
 	}
-	if d := ns.devs[dev]; d != nil {
-		slot := &d.domain[0]
-		if fromWire {
-			slot = &d.domain[1]
-		}
-		if v := slot.Load(); v != nil {
-			return *v
-		}
-		out := walk()
-		slot.Store(&out)
-		return out
-	}
-	return walk()
+	return *lazy(&ns.dev(dev).domain[0], func() []ipEndpoint { return e.walkDomain(ns, dev) })
 }
 
 // maxARPCache bounds a device's cached ARP answers: beyond it, answers are
@@ -88,12 +65,10 @@ const maxARPCache = 4096
 // depends only on the snapshot, so it is cached: on a segment shared by a
 // thousand hosts each lookup would otherwise scan them all.
 func (e *Engine) arpOwners(ns *nodeState, dev string, addr netip.Addr) []ipEndpoint {
-	d := ns.devs[dev]
-	if d != nil {
-		if m := d.arp.Load(); m != nil {
-			if out, ok := (*m)[addr]; ok {
-				return out
-			}
+	d := ns.dev(dev)
+	if m := d.arp.Load(); m != nil {
+		if out, ok := (*m)[addr]; ok {
+			return out
 		}
 	}
 	var out []ipEndpoint
@@ -101,9 +76,6 @@ func (e *Engine) arpOwners(ns *nodeState, dev string, addr netip.Addr) []ipEndpo
 		if ep.ns.isLocal(addr) && ep.ns.answersARP(ep.dev, addr) {
 			out = append(out, ep)
 		}
-	}
-	if d == nil {
-		return out
 	}
 	// The map is never written once published: a new answer publishes
 	// a copy (a device sees few distinct next hops).
@@ -435,13 +407,11 @@ type segmentView struct {
 
 // segment returns the segment view of dev's wire, made on first use.
 func (e *Engine) segment(ns *nodeState, dev string) *segmentView {
-	d := ns.devs[dev]
-	if d != nil {
-		if v := d.segment.Load(); v != nil {
-			return v
-		}
-	}
-	sv := &segmentView{peers: e.peers(ns, dev), byMAC: map[string]int{}}
+	return lazy(&ns.dev(dev).segment, func() segmentView { return e.newSegmentView(ns, dev) })
+}
+
+func (e *Engine) newSegmentView(ns *nodeState, dev string) segmentView {
+	sv := segmentView{peers: e.peers(ns, dev), byMAC: map[string]int{}}
 	for i, ep := range sv.peers {
 		pn := e.nodes[ep.Node]
 		sv.nodes = append(sv.nodes, pn)
@@ -456,9 +426,6 @@ func (e *Engine) segment(ns *nodeState, dev string) *segmentView {
 		if pn.bridgeOf(ep.Iface) != "" {
 			sv.ports = append(sv.ports, i)
 		}
-	}
-	if d != nil {
-		d.segment.Store(sv)
 	}
 	return sv
 }
