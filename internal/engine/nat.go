@@ -232,8 +232,7 @@ func rangeText(n *netfilter.NAT) string { return string(appendRange(nil, n)) }
 
 // natText is what a NAT target says it does: verb and range.
 func (r *run) natText(verb string, n *netfilter.NAT) string {
-	r.sh.scratch = appendRange(append(r.sh.scratch[:0], verb...), n)
-	return r.sh.intern(r.sh.scratch)
+	return r.sh.keep(appendRange(append(r.sh.scratch[:0], verb...), n))
 }
 
 // appendRange appends a NAT range as iptables-save prints it

@@ -93,7 +93,8 @@ type shared struct {
 	// strs holds the bytes of the short strings traces are given (the
 	// renderings of addresses, tuples, packets, choices): see intern.
 	strs []byte
-	// scratch is where once renders before interning.
+	// scratch is where short texts are rendered before interning (see
+	// keep).
 	scratch []byte
 	// tables are conntrack tables of finished runs, for reuse.
 	tables []*conntrack.Table
@@ -181,6 +182,13 @@ func (sh *shared) intern(b []byte) string {
 	return unsafe.String(&sh.strs[n], len(b))
 }
 
+// keep interns b, rendered on sh.scratch[:0], and keeps its buffer as the
+// next scratch: every short text a trace assembles is rendered that way.
+func (sh *shared) keep(b []byte) string {
+	sh.scratch = b
+	return sh.intern(b)
+}
+
 // slab hands out values from blocks kept for the next run: a run makes
 // a dozen packet contexts and routing results, which need no garbage
 // collection of their own.
@@ -257,8 +265,7 @@ func once[K comparable](sh *shared, list *[]rendered[K], k K, appendTo func([]by
 			return (*list)[i].s
 		}
 	}
-	sh.scratch = appendTo(sh.scratch[:0], k)
-	s := sh.intern(sh.scratch)
+	s := sh.keep(appendTo(sh.scratch[:0], k))
 	*list = append(*list, rendered[K]{k, s})
 	return s
 }
@@ -271,8 +278,7 @@ func (r *run) cat(parts ...string) string {
 	for _, p := range parts {
 		b = append(b, p...)
 	}
-	r.sh.scratch = b
-	return r.sh.intern(b)
+	return r.sh.keep(b)
 }
 
 // addr renders an address (netip.Addr.String), once per trace.
@@ -405,8 +411,7 @@ func (sh *shared) rewind() {
 }
 
 func (e *Engine) trace(p Probe, sh *shared) *trace.Trace {
-	var buf [128]byte
-	sh.reset(sh.intern(p.appendTo(buf[:0])))
+	sh.reset(sh.keep(p.appendTo(sh.scratch[:0])))
 	// branches ends up in the merged trace; a Tracer's is reused. The
 	// prefixes still to explore are slices of one list of choices.
 	branches := sh.branches[:0]
@@ -518,8 +523,7 @@ func merge(sh *shared, bs []*trace.Trace, truncated bool) *trace.Trace {
 			b, sep = append(b, '%'), true
 		}
 	}
-	sh.scratch = b
-	t.Reason = sh.intern(b)
+	t.Reason = sh.keep(b)
 	return t
 }
 
@@ -578,8 +582,7 @@ func (r *run) chooseAt(node, what string, p float64) bool {
 	}
 	r.choices = append(r.choices, choice{p: p, took: took})
 	// "WHAT: taken (probability %.4g)" without fmt.
-	var buf [256]byte
-	b := buf[:0]
+	b := r.sh.scratch[:0]
 	if node != "" {
 		b = append(append(b, node...), ": "...)
 	}
@@ -591,7 +594,7 @@ func (r *run) chooseAt(node, what string, p float64) bool {
 		r.tr.Probability *= 1 - p
 		b = strconv.AppendFloat(append(b, ": not taken (probability "...), 1-p, 'g', 4, 64)
 	}
-	r.tr.Choices = append(r.tr.Choices, r.sh.intern(append(b, ')')))
+	r.tr.Choices = append(r.tr.Choices, r.sh.keep(append(b, ')')))
 	return took
 }
 
