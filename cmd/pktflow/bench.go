@@ -19,7 +19,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 
 	"github.com/pktflow/pktflow/internal/engine"
 	"github.com/pktflow/pktflow/internal/gen"
@@ -460,11 +459,11 @@ func (b *bench) timeTraces(tr func(engine.Probe) *trace.Trace, k *kubeSnap, name
 	// core, whatever else the machine runs.
 	runtime.LockOSThread()
 	for i := 0; i < n; i++ {
-		c0 := threadCPU()
+		c0 := kernelcost.ThreadCPU()
 		t0 := time.Now()
 		tr(k.probes[i%len(k.probes)])
 		ds[i] = time.Since(t0)
-		cpu[i] = threadCPU() - c0
+		cpu[i] = kernelcost.ThreadCPU() - c0
 	}
 	runtime.UnlockOSThread()
 	runtime.ReadMemStats(&ms1)
@@ -617,13 +616,4 @@ func (b *bench) cold(seed string) {
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
 	return s
-}
-
-// threadCPU is the CPU time of the calling OS thread.
-func threadCPU() time.Duration {
-	var ts unix.Timespec
-	if unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts) != nil {
-		return 0
-	}
-	return time.Duration(ts.Nano())
 }

@@ -203,9 +203,9 @@ func (n *Namespace) NewConnections(flows []Flow, count int, sport uint16) ([]tim
 		}
 		defer unix.Close(fd)
 		for i, p := range pkts {
-			c0 := threadCPU()
+			c0 := ThreadCPU()
 			err := unix.Sendto(fd, p, 0, &dsts[i])
-			costs[i] = threadCPU() - c0
+			costs[i] = ThreadCPU() - c0
 			if err != nil {
 				f := flows[i%len(flows)]
 				return fmt.Errorf("kernelcost: SYN %s:%d -> %s:%d: %w (did a rule drop or reject it?)", f.Src, sport+uint16(i), f.Dst, f.DPort, err)
@@ -247,8 +247,10 @@ func syn(src, dst netip.Addr, sport, dport uint16) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// threadCPU is the CPU time of the calling thread.
-func threadCPU() time.Duration {
+// ThreadCPU is the CPU time of the calling thread (lock the goroutine to
+// its thread to time a span of work with it): it says what the work cost
+// when it had a core, whatever else the machine runs.
+func ThreadCPU() time.Duration {
 	var ts unix.Timespec
 	if unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts) != nil {
 		return 0
