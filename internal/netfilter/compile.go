@@ -290,9 +290,6 @@ func compileTable(family int, t *model.Table) (*ctable, []error) {
 		if cc.builtin {
 			cc.policyMsg = "end of chain " + cc.name + ": policy " + cc.policy.String()
 		}
-		if cc.builtin && (ch.Policy == "" || ch.Policy == "-") {
-			cc.policy = Accept
-		}
 		ct.byIdx[i] = cc
 	}
 	checks, rerrs := compileRules(family, ct, t)

@@ -425,15 +425,15 @@ func (w *walker) policy(ch *cchain, why string) {
 	w.res.Verdict = ch.policy
 	w.res.Reject = ""
 	w.res.NAT = nil
-	b := append(w.begin(), why...)
+	var b []byte
 	if why == "end of chain" {
-		// "end of chain INPUT: policy DROP"
-		b = append(append(append(b, ' '), ch.name...), ": policy "...)
-		b = append(b, ch.policy.String()...)
+		// "end of chain INPUT: policy DROP", made when the chain compiled
+		// (policies belong to built-in chains only).
+		b = append(w.begin(), ch.policyMsg...)
 	} else {
 		// "no calling chain left: policy DROP of chain INPUT"
-		b = append(append(b, ": policy "...), ch.policy.String()...)
-		b = append(append(b, " of chain "...), ch.name...)
+		b = append(append(w.begin(), why...), ": policy "...)
+		b = append(append(append(b, ch.policy.String()...), " of chain "...), ch.name...)
 	}
 	w.stepRaw(ch, nil, "policy", b)
 }
