@@ -38,12 +38,25 @@ var pingData = func() []byte {
 // not an error; a send the kernel refuses (no route, EPERM from a
 // firewall's OUTPUT chain) is, and ends the probe.
 func (l *Lab) Ping(ctx context.Context, node string, dst netip.Addr, ttl, count int) ([]packet.Packet, error) {
+	return l.PingSize(ctx, node, dst, ttl, 0, count)
+}
+
+// PingSize is Ping with echo requests of size bytes of ICMP message
+// (header included, what tcpdump prints after "length"; `ping -s` takes
+// size-8); 0 is ping's default of 64.
+func (l *Lab) PingSize(ctx context.Context, node string, dst netip.Addr, ttl, size, count int) ([]packet.Packet, error) {
 	ns, err := l.nodeNS(node)
 	if err != nil {
 		return nil, err
 	}
 	if !dst.IsValid() {
 		return nil, errors.New("lab: Ping: invalid destination")
+	}
+	if size == 0 {
+		size = 8 + len(pingData)
+	}
+	if size < 8 || size > 65507 {
+		return nil, fmt.Errorf("lab: Ping: echo size %d: expected 8 to 65507 bytes of ICMP message", size)
 	}
 	dst = dst.Unmap()
 	id := uint16(rand.Uint32())
@@ -85,10 +98,12 @@ func (l *Lab) Ping(ctx context.Context, node string, dst netip.Addr, ttl, count 
 				return err
 			}
 			var sa unix.Sockaddr
-			msg := make([]byte, 8+len(pingData))
+			msg := make([]byte, size)
 			binary.BigEndian.PutUint16(msg[4:], id)
 			binary.BigEndian.PutUint16(msg[6:], seq)
-			copy(msg[8:], pingData)
+			for i := 8; i < size; i++ {
+				msg[i] = pingData[(i-8)%len(pingData)]
+			}
 			if dst.Is4() {
 				msg[0] = packet.ICMPEchoRequest
 				binary.BigEndian.PutUint16(msg[2:], checksum(msg))

@@ -91,6 +91,38 @@ func TestMTUAgainstKernel(t *testing.T) {
 	runCases(t, l, e, []kcase{
 		{"fits", engine.Probe{From: "a", Proto: packet.UDP, SPort: 40000, Dst: addr("10.0.1.2"), DPort: 7, Len: 1300}, trace.Answered},
 		{"too big with DF", engine.Probe{From: "a", Proto: packet.UDP, SPort: 40001, Dst: addr("10.0.1.2"), DPort: 7, Len: 1450}, trace.Rejected},
+		{"echo too big", engine.Probe{From: "a", Proto: packet.ICMP, Dst: addr("10.0.1.2"), Len: 1400, ICMPID: 7, ICMPSeq: 1}, trace.Rejected},
+		{"echo fits", engine.Probe{From: "a", Proto: packet.ICMP, Dst: addr("10.0.1.2"), Len: 1380, ICMPID: 7, ICMPSeq: 1}, trace.Answered},
+	})
+}
+
+// The same router over IPv6, where routers never fragment: a packet too
+// big for the next link gets ICMPv6 packet-too-big whatever its flags
+// (RFC 8200 5), from the router's address on the way back.
+const mtu6Topo = `
+nodes:
+  a:
+    interfaces: {eth0: {addrs: ["2001:db8:0:1::2/64"]}}
+    routes: ["default via 2001:db8:0:1::1 dev eth0"]
+  r:
+    sysctl: {net.ipv6.conf.all.forwarding: 1}
+    interfaces: {eth0: {addrs: ["2001:db8:0:1::1/64"]}, eth1: {addrs: ["2001:db8:0:2::1/64"], mtu: 1400}}
+  b:
+    interfaces: {eth0: {addrs: ["2001:db8:0:2::2/64"], mtu: 1400}}
+    routes: ["default via 2001:db8:0:2::1 dev eth0"]
+    listen: [udp/7]
+links:
+  - veth: [a:eth0, r:eth0]
+  - veth: [r:eth1, b:eth0]
+`
+
+func TestMTUv6AgainstKernel(t *testing.T) {
+	needLab(t)
+	l, e := upLab(t, loadYAML(t, mtu6Topo))
+	runCases(t, l, e, []kcase{
+		{"fits", engine.Probe{From: "a", Proto: packet.UDP, SPort: 40000, Dst: addr("2001:db8:0:2::2"), DPort: 7, Len: 1300}, trace.Answered},
+		{"too big", engine.Probe{From: "a", Proto: packet.UDP, SPort: 40001, Dst: addr("2001:db8:0:2::2"), DPort: 7, Len: 1400}, trace.Rejected},
+		{"icmpv6 echo too big", engine.Probe{From: "a", Proto: packet.ICMP, Dst: addr("2001:db8:0:2::2"), Len: 1380, ICMPID: 7, ICMPSeq: 1}, trace.Rejected},
 	})
 }
 

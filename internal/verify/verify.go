@@ -114,7 +114,7 @@ func send(ctx context.Context, l *lab.Lab, p engine.Probe) (string, error) {
 	dst := netip.AddrPortFrom(p.Dst, p.DPort)
 	switch p.Proto {
 	case packet.ICMP:
-		answers, err := l.Ping(ctx, p.From, p.Dst, p.TTL, 1)
+		answers, err := l.PingSize(ctx, p.From, p.Dst, p.TTL, p.Len, 1)
 		return pingOutcome(answers, err), err
 	case packet.TCP:
 		err := l.TCPConnect(ctx, p.From, src, dst)
