@@ -36,10 +36,12 @@ header, for the request, the reply and any ICMP error; also compare what the
 sending program saw with pktflow's verdict. The lab is removed afterwards.
 
 A PROBE is one argument: "NODE PROTO DEST[:PORT] [ttl=N] [sport=N]", e.g.
-"mayura tcp 192.168.122.120:1443". Without probes: ICMP from every node to
-every other node's IPv4 addresses and to each external node's owned ranges,
-TCP/UDP to every declared listener from every other node, and each port a
-node publishes with DNAT to a listener, on each of its addresses.
+"mayura tcp 192.168.122.120:1443" or "rhel8a tcp [2001:db8:ca2:3::1]:22".
+Without probes: ICMP from every node to every other node's addresses (IPv4,
+and IPv6 from nodes that have IPv6) and to each external node's owned
+ranges, TCP/UDP to every declared listener from every other node, and each
+port a node publishes with DNAT to a listener, on each of its IPv4
+addresses.
 
 Each probe is agreed, disagreed (pktflow was certain and wrong) or uncertain
 (pktflow said it could not be sure: never counted as agreement).

@@ -16,8 +16,9 @@ import (
 //
 //	NODE PROTO DEST[:PORT] [ttl=N] [sport=N]
 //
-// PROTO is icmp, tcp or udp; DEST an IPv4 address or a name of the
-// snapshot's names; tcp and udp need :PORT. ttl sets the initial TTL and
+// PROTO is icmp, tcp or udp; DEST an IPv4 or IPv6 address or a name of
+// the snapshot's names (its IPv4 address if it has one); tcp and udp need
+// :PORT, after an IPv6 address in brackets ([2001:db8::1]:443). ttl sets the initial TTL and
 // sport the source port (AssignPorts gives one to probes without).
 func ParseProbe(snap *model.Snapshot, s string) (engine.Probe, error) {
 	var p engine.Probe
@@ -40,12 +41,24 @@ func ParseProbe(snap *model.Snapshot, s string) (engine.Probe, error) {
 		return p, fmt.Errorf("probe %q: protocol %q, want icmp, tcp or udp", s, f[1])
 	}
 	host, port, hasPort := f[2], "", false
-	if i := strings.LastIndex(host, ":"); i >= 0 && strings.Count(host, ":") == 1 {
+	if rest, ok := strings.CutPrefix(host, "["); ok {
+		// [IPv6]:PORT, or [IPv6] alone.
+		a, after, ok := strings.Cut(rest, "]")
+		if !ok || (after != "" && !strings.HasPrefix(after, ":")) {
+			return p, fmt.Errorf("probe %q: %q: want [IPv6] or [IPv6]:PORT", s, host)
+		}
+		host = a
+		if after != "" {
+			port, hasPort = after[1:], true
+		}
+	} else if i := strings.LastIndex(host, ":"); i >= 0 && strings.Count(host, ":") == 1 {
 		host, port, hasPort = host[:i], host[i+1:], true
 	}
-	if a, err := netip.ParseAddr(host); err == nil {
-		p.Dst = a
+	if a, err := netip.ParseAddr(host); err == nil && a.Zone() == "" {
+		p.Dst = a.Unmap()
 	} else if addrs := snap.Names[host]; len(addrs) > 0 {
+		// A name's IPv4 address first, as a dual-stack client that
+		// prefers it would pick; its IPv6 one when it has no other.
 		p.Dst, p.DstName = addrs[0], host
 		for _, a := range addrs {
 			if a.Is4() {
@@ -54,16 +67,13 @@ func ParseProbe(snap *model.Snapshot, s string) (engine.Probe, error) {
 			}
 		}
 	} else {
-		return p, fmt.Errorf("probe %q: %q is neither an address nor a name in topology.yaml's names", s, host)
-	}
-	if !p.Dst.Is4() {
-		return p, fmt.Errorf("probe %q: only IPv4 destinations are checked for now", s)
+		return p, fmt.Errorf("probe %q: %q is neither an address (IPv4, or IPv6 in brackets before a port) nor a name in topology.yaml's names", s, host)
 	}
 	switch {
 	case p.Proto == packet.ICMP && hasPort:
 		return p, fmt.Errorf("probe %q: icmp takes no port", s)
 	case p.Proto != packet.ICMP && !hasPort:
-		return p, fmt.Errorf("probe %q: %s needs a port: DEST:PORT", s, f[1])
+		return p, fmt.Errorf("probe %q: %s needs a port: DEST:PORT ([DEST]:PORT for IPv6)", s, f[1])
 	case hasPort:
 		n, err := strconv.ParseUint(port, 10, 16)
 		if err != nil || n == 0 {
@@ -92,9 +102,11 @@ func ParseProbe(snap *model.Snapshot, s string) (engine.Probe, error) {
 
 // ProbeString writes a probe in ParseProbe's syntax.
 func ProbeString(p engine.Probe) string {
-	s := p.From + " " + packet.ProtoName(p.Proto) + " " + p.Dst.String()
+	s := p.From + " " + packet.ProtoName(p.Proto) + " "
 	if p.Proto == packet.TCP || p.Proto == packet.UDP {
-		s += ":" + strconv.Itoa(int(p.DPort))
+		s += netip.AddrPortFrom(p.Dst, p.DPort).String()
+	} else {
+		s += p.Dst.String()
 	}
 	if p.TTL > 0 {
 		s += " ttl=" + strconv.Itoa(p.TTL)
@@ -144,14 +156,27 @@ func AssignPorts(ps []engine.Probe) {
 }
 
 // checkable reports whether an address is one the default probes aim at:
-// IPv4, not loopback, link-local, multicast or unspecified.
+// IPv4 or IPv6, not loopback, link-local, multicast or unspecified (a
+// link-local destination needs a zone, which a probe does not carry).
 func checkable(a netip.Addr) bool {
-	return a.Is4() && !a.IsLoopback() && !a.IsLinkLocalUnicast() && !a.IsMulticast() && !a.IsUnspecified()
+	return a.IsValid() && !a.Is4In6() && !a.IsLoopback() && !a.IsLinkLocalUnicast() && !a.IsMulticast() && !a.IsUnspecified()
+}
+
+// hasIPv6 reports whether a node has an IPv6 address probes can come
+// from: the lab turns IPv6 off on the others, where an IPv6 probe would
+// only fail to leave.
+func hasIPv6(n *model.Node) bool {
+	for _, a := range Addresses(n) {
+		if a.Is6() {
+			return true
+		}
+	}
+	return false
 }
 
 // Addresses lists a node's addresses that probes aim at, in order: its
-// interfaces' IPv4 addresses (not loopback or link-local), then for an
-// external node the first address of each prefix it owns.
+// interfaces' IPv4 and IPv6 addresses (not loopback or link-local), then
+// for an external node the first address of each prefix it owns.
 func Addresses(n *model.Node) []netip.Addr {
 	var out []netip.Addr
 	add := func(a netip.Addr) {
@@ -168,8 +193,10 @@ func Addresses(n *model.Node) []netip.Addr {
 		}
 	}
 	for _, p := range n.Owns {
+		// The first host of the prefix (not its subnet-router anycast
+		// or network address), unless it is a host prefix or pair.
 		a := p.Masked().Addr()
-		if p.Bits() < 31 {
+		if p.Bits() < a.BitLen()-1 {
 			a = a.Next()
 		}
 		add(a)
@@ -202,13 +229,15 @@ func local(n *model.Node, a netip.Addr) bool {
 // node's nat table whose --to-destination is a listener, its -p/--dport
 // on each of the node's addresses (the rule's -d if it has one) from
 // every other node. Probes to an address the sender has itself are left
-// out, and so are duplicates. Source ports are assigned by AssignPorts.
+// out, and so are duplicates; IPv6 destinations are probed only from nodes
+// with an IPv6 address of their own. Source ports are assigned by
+// AssignPorts.
 func DefaultProbes(snap *model.Snapshot) []engine.Probe {
 	var ps []engine.Probe
 	seen := map[string]bool{}
 	add := func(p engine.Probe) {
 		from := snap.Node(p.From)
-		if from == nil || local(from, p.Dst) {
+		if from == nil || local(from, p.Dst) || p.Dst.Is6() && !hasIPv6(from) {
 			return
 		}
 		k := ProbeString(p)
@@ -239,7 +268,15 @@ func DefaultProbes(snap *model.Snapshot) []engine.Probe {
 				if checkable(l.Addr) {
 					dsts = []netip.Addr{l.Addr}
 				}
-			} else if !l.Addr.IsValid() || l.Addr.Is4() {
+			} else if l.Addr == netip.IPv4Unspecified() {
+				// 0.0.0.0 is IPv4 only; a bare port and :: take both
+				// (net.ipv6.bindv6only=0).
+				for _, a := range Addresses(t) {
+					if a.Is4() {
+						dsts = append(dsts, a)
+					}
+				}
+			} else {
 				dsts = Addresses(t)
 			}
 			for _, s := range snap.Nodes {
@@ -254,7 +291,13 @@ func DefaultProbes(snap *model.Snapshot) []engine.Probe {
 	}
 	for _, n := range snap.Nodes {
 		for _, pub := range Published(snap, n) {
-			dsts := Addresses(n)
+			// An iptables (IPv4) DNAT publishes on IPv4 addresses only.
+			var dsts []netip.Addr
+			for _, a := range Addresses(n) {
+				if a.Is4() {
+					dsts = append(dsts, a)
+				}
+			}
 			if pub.Dst.IsValid() {
 				dsts = []netip.Addr{pub.Dst}
 			}

@@ -31,6 +31,9 @@ func TestParseProbe(t *testing.T) {
 			"0d1b1ae40269 icmp 142.250.115.106 ttl=2"},
 		{"  router   UDP 203.0.113.1:53 sport=5000 ", engine.Probe{From: "router", Proto: packet.UDP, Dst: addr("203.0.113.1"), DPort: 53, SPort: 5000},
 			"router udp 203.0.113.1:53 sport=5000"},
+		{"rhel8a icmp 2001:db8:ffff::1 ttl=3", engine.Probe{From: "rhel8a", Proto: packet.ICMP, Dst: addr("2001:db8:ffff::1"), TTL: 3}, ""},
+		{"rhel8a tcp [2001:db8:ca2:3::1]:22", engine.Probe{From: "rhel8a", Proto: packet.TCP, Dst: addr("2001:db8:ca2:3::1"), DPort: 22}, ""},
+		{"rhel8a icmp [2001:db8:ffff::1]", engine.Probe{From: "rhel8a", Proto: packet.ICMP, Dst: addr("2001:db8:ffff::1")}, "rhel8a icmp 2001:db8:ffff::1"},
 	}
 	for _, tc := range good {
 		p, err := ParseProbe(s, tc.in)
@@ -51,7 +54,9 @@ func TestParseProbe(t *testing.T) {
 	}
 	for _, bad := range []string{"", "mayura tcp", "nosuch icmp 1.2.3.4", "mayura sctp 1.2.3.4:1", "mayura tcp 1.2.3.4",
 		"mayura icmp 1.2.3.4:80", "mayura icmp nowhere", "mayura tcp 1.2.3.4:0", "mayura icmp 1.2.3.4 ttl=0",
-		"mayura icmp 1.2.3.4 sport=3", "mayura icmp 1.2.3.4 ttl", "mayura icmp 2001:db8::1", "mayura tcp 1.2.3.4:80 ttl=3"} {
+		"mayura icmp 1.2.3.4 sport=3", "mayura icmp 1.2.3.4 ttl", "mayura tcp 1.2.3.4:80 ttl=3",
+		"mayura tcp 2001:db8::1:80", "mayura tcp [2001:db8::1]80", "mayura tcp [2001:db8::1:80", "mayura icmp [2001:db8::1]:80",
+		"mayura icmp fe80::1%eth0"} {
 		if _, err := ParseProbe(s, bad); err == nil {
 			t.Errorf("%q: no error", bad)
 		}
@@ -84,6 +89,8 @@ func TestDefaultProbes(t *testing.T) {
 		"mayura tcp 192.168.122.120:1443 sport=",       // published port
 		"0d1b1ae40269 tcp 192.168.122.120:1443 sport=", // hairpin
 		"router udp 142.250.115.106:53 sport=",         // external listener on its owned address
+		"rhel8a icmp 2001:db8:ffff::2",                 // IPv6, from a node that has it
+		"router tcp [2001:db8:f00d::1]:443 sport=",     // ... to an owned IPv6 range
 	} {
 		if want == "internet tcp 203.0.113.2:22 sport=" {
 			if strings.Contains(all, want) {
@@ -99,8 +106,17 @@ func TestDefaultProbes(t *testing.T) {
 		if n := s.Node(p.From); local(n, p.Dst) {
 			t.Errorf("%s: probes an address of its own sender", ProbeString(p))
 		}
-		if !p.Dst.Is4() || p.Dst.IsLoopback() || p.Dst.IsLinkLocalUnicast() {
+		if !p.Dst.IsValid() || p.Dst.Is4In6() || p.Dst.IsLoopback() || p.Dst.IsLinkLocalUnicast() || p.Dst.IsMulticast() {
 			t.Errorf("%s: not a checkable destination", ProbeString(p))
+		}
+		if p.Dst.Is6() && !hasIPv6(s.Node(p.From)) {
+			t.Errorf("%s: IPv6 from a node without IPv6", ProbeString(p))
+		}
+		if p.Dst.Is6() && p.Proto != packet.ICMP && !strings.Contains(ProbeString(p), "]:") {
+			t.Errorf("%s: IPv6 destination and port not bracketed", ProbeString(p))
+		}
+		if back, err := ParseProbe(s, ProbeString(p)); err != nil || back != p {
+			t.Errorf("%s does not read back: %+v, %v", ProbeString(p), back, err)
 		}
 	}
 	if len(ps) < 50 || len(ps) > 300 {
