@@ -352,6 +352,13 @@ func (r *run) forward(c *pctx, res *route.Result) {
 			code, msg = packet.CodeNetUnreach, fmt.Sprintf("no route to %s", c.pkt.Dst)
 		}
 		r.drop(c, c.iif, msg, routeOrigin(res))
+		if c.pkt.Is6() {
+			// IPv6 says "no route" for both: an unreachable route and
+			// the lack of one are the same null entry's ip6_pkt_discard
+			// (ICMPV6_NOROUTE), where IPv4 tells host from network.
+			r.sendError6(c, packet.ICMPv6DestUnreach, packet.Code6NoRoute, msg+" on "+c.ns.n.Name)
+			return
+		}
 		r.sendError(c, packet.ICMPDestUnreach, code, msg+" on "+c.ns.n.Name)
 		return
 	}
