@@ -245,10 +245,28 @@ func (r *run) resolve(c *pctx, dev string, nh netip.Addr) (mac string, ok bool, 
 	}
 	var found []ipEndpoint
 	var refused []string
+	learned := false // an IPv6 neighbour known from earlier in the trace
 	for _, ep := range r.e.arpOwners(ns, dev, nh) {
 		if why := ep.ns.arpRPFilter(ep.dev, sip, nh); why != "" {
 			refused = append(refused, fmt.Sprintf("%s %s ignores it: %s", ep.ns.n.Name, ep.dev, why))
 			continue
+		}
+		if nh.Is6() && !r.ndpKnown(ns, dev, nh) {
+			src := ns.ndpSource(dev, c.pkt.Src)
+			why, unsure, solicited := r.ndpStop(ns, dev, src, ep, nh)
+			if solicited {
+				r.ndpLearn(ep.ns, ep.dev, src)
+			}
+			if why != "" {
+				if unsure {
+					r.uncertain(ns, why+"; the ICMPv6 error the REJECT sends back may reach the wire, and pktflow does not follow it")
+				}
+				refused = append(refused, why)
+				continue
+			}
+			r.ndpLearn(ns, dev, nh)
+		} else if nh.Is6() {
+			learned = true
 		}
 		found = append(found, ep)
 	}
@@ -268,12 +286,15 @@ func (r *run) resolve(c *pctx, dev string, nh netip.Addr) (mac string, ok bool, 
 	}
 	if len(found) == 1 {
 		m := len(r.msg)
-		r.msg = append(appendAddr(append(r.msg, "ARP: "...), nh), " is "...)
+		r.msg = append(appendAddr(append(append(r.msg, resolverShort(nh)...), ": "...), nh), " is "...)
 		r.msg = append(append(append(append(append(append(r.msg, f.ns.n.Name...), ' '), f.dev...), " ("...), mac...), ')')
+		if learned {
+			r.msg = append(r.msg, ", known from neighbor discovery earlier in this trace"...)
+		}
 		r.emitMsg(ev, m)
 		return mac, true, ""
 	}
-	ev.Message = "ARP: " + r.addr(nh) + " is " + f.ns.n.Name + " " + f.dev + " (" + mac + ")"
+	ev.Message = resolverShort(nh) + ": " + r.addr(nh) + " is " + f.ns.n.Name + " " + f.dev + " (" + mac + ")"
 	if len(found) > 1 {
 		var names []string
 		for _, x := range found {
@@ -285,6 +306,14 @@ func (r *run) resolve(c *pctx, dev string, nh netip.Addr) (mac string, ok bool, 
 	}
 	r.emit(ev)
 	return mac, true, ""
+}
+
+// resolverShort is resolver as an event's prefix: ARP or NDP.
+func resolverShort(a netip.Addr) string {
+	if a.Is6() {
+		return "NDP"
+	}
+	return "ARP"
 }
 
 // resolver names the protocol that resolves a next hop.

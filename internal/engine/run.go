@@ -43,6 +43,9 @@ type run struct {
 	errMTU uint16
 	// neigh holds the neighbour entries this run has used.
 	neigh map[neighKey]bool
+	// ndpLearned lists the IPv6 neighbours nodes learned during the run
+	// (see ndpStop).
+	ndpLearned []neighKey
 	// prefix forces the first random choices; choices records them all.
 	prefix  []bool
 	choices []choice

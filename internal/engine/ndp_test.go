@@ -1,0 +1,70 @@
+package engine
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/pktflow/pktflow/internal/packet"
+	"github.com/pktflow/pktflow/internal/trace"
+)
+
+// The conformance reproduction's topology (checked against the kernel by
+// internal/conformance's TestEngineBugRepros); here the reasons the
+// engine gives are checked.
+func TestNDPThroughIP6tables(t *testing.T) {
+	y, err := os.ReadFile("../conformance/testdata/engine-bugs/ipv6-ndp-firewall/topology.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := loadYAML(t, string(y))
+	for _, tc := range []struct {
+		name, from, dst string
+		proto           uint8
+		verdict         string
+		reason          []string // in the verdict's reason or the trace's events
+	}{
+		{"solicitation dropped", "a", "2001:db8:1::1", packet.ICMP, trace.Dropped,
+			[]string{"r drops the neighbor solicitation 2001:db8:1::2 > ff02::1:ff00:1 in filter INPUT", "untracked"}},
+		{"advertisement dropped", "r", "2001:db8:1::2", packet.ICMP, trace.Dropped,
+			[]string{"r drops the neighbor advertisement 2001:db8:1::2 > 2001:db8:1::1 in filter INPUT"}},
+		{"IPv4 unaffected", "a", "10.0.1.1", packet.ICMP, trace.Answered, []string{"ARP: 10.0.1.1 is r eth0"}},
+		{"error through the learned entry", "b", "2001:db8:2::1", packet.ICMP, trace.Rejected,
+			[]string{"NDP: 2001:db8:2::1 is r eth1", "known from neighbor discovery earlier in this trace"}},
+		{"REJECT's own error lost", "r", "2001:db8:2::2", packet.ICMP, trace.Dropped,
+			[]string{"r rejects the neighbor advertisement", "the ICMPv6 error the REJECT sends back is lost the same way"}},
+		{"ICMPv6 accepted", "c", "2001:db8:3::1", packet.ICMP, trace.Answered, []string{"NDP: 2001:db8:3::1 is r eth2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := e.Trace(Probe{From: tc.from, Proto: tc.proto, Dst: ip(tc.dst), ICMPID: 1, ICMPSeq: 1})
+			if tr.Verdict != tc.verdict {
+				t.Errorf("verdict %s (%s), want %s", tr.Verdict, tr.Reason, tc.verdict)
+			}
+			var all strings.Builder
+			all.WriteString(tr.Reason)
+			for _, h := range tr.Hops {
+				all.WriteString("\n" + h.Message)
+			}
+			for _, want := range tc.reason {
+				if !strings.Contains(all.String(), want) {
+					t.Errorf("no %q in\n%s", want, all.String())
+				}
+			}
+			if len(tr.Uncertain) > 0 {
+				t.Errorf("uncertain: %v", tr.Uncertain)
+			}
+		})
+	}
+}
+
+func TestNDPAddresses(t *testing.T) {
+	if got := solicitedNode(ip("2001:db8::12:3456")); got != ip("ff02::1:ff12:3456") {
+		t.Errorf("solicited-node address %s", got)
+	}
+	if got := linkLocal("52:54:00:12:34:56"); got != ip("fe80::5054:ff:fe12:3456") {
+		t.Errorf("link-local %s", got)
+	}
+	if got := linkLocal(""); got != ip("fe80::1") {
+		t.Errorf("link-local without a MAC %s", got)
+	}
+}
