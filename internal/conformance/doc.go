@@ -29,6 +29,15 @@
 //   - a multi-homed host: two uplinks with route metrics, source policy
 //     routing and fwmark routing set by mangle OUTPUT.
 //
+// About two scenarios in five also run IPv6 beside IPv4 on the internet,
+// the router and the first LAN (gen6.go): a routed or NAT66 (MASQUERADE)
+// LAN, stateful ip6tables on the router — maybe without ICMPv6 in INPUT,
+// which silences neighbour discovery — and RHEL's ip6tables rules on
+// hosts, every ICMPv6 REJECT variant, IPv6 blackhole, unreachable and
+// prohibit routes, hop-limit expiry, and IPv6 forwarding turned off. That
+// layer draws from its own random stream, so a seed's IPv4 network is the
+// same with or without it.
+//
 // Its probes are a sample of verify.DefaultProbes (published ports and
 // listeners, ICMP between nodes) plus TTL expiry, closed ports, the
 // router's route types and NodePorts. A scenario is a topology.yaml with

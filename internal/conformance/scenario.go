@@ -104,6 +104,7 @@ func Generate(seed int64) (*Scenario, error) {
 		}
 		made++
 	}
+	g.dualStack(seed)
 	g.portForward()
 	g.wireLANs()
 	g.extraProbes()
@@ -221,13 +222,17 @@ func (g *gen) extraProbes() {
 		var addrs []string
 		for _, ifc := range to.ifaces {
 			for _, a := range ifc.addrs {
+				if strings.Contains(a, ":") && !from.hasIPv6() {
+					continue // the lab turns IPv6 off on a node without it
+				}
 				addrs = append(addrs, strings.Split(a, "/")[0])
 			}
 		}
 		if len(addrs) == 0 {
 			continue
 		}
-		g.probe("%s %s %s:%d", from.name, g.pick("tcp", "udp"), addrs[g.r.IntN(len(addrs))], 6000+g.r.IntN(50))
+		a := netip.MustParseAddr(addrs[g.r.IntN(len(addrs))])
+		g.probe("%s %s %s", from.name, g.pick("tcp", "udp"), netip.AddrPortFrom(a, uint16(6000+g.r.IntN(50))))
 	}
 }
 

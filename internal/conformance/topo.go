@@ -28,7 +28,7 @@ type node struct {
 	listen     []string
 	owns       []string
 	ttl        int
-	fw         *ipt
+	fw, fw6    *ipt // iptables and ip6tables
 }
 
 type iface struct {
@@ -80,12 +80,33 @@ func (n *node) route(format string, a ...any) { n.routes = append(n.routes, fmt.
 func (n *node) set(k, v string)               { n.sysctl = append(n.sysctl, [2]string{k, v}) }
 func (n *node) listens(specs ...string)       { n.listen = append(n.listen, specs...) }
 
+// hasIPv6 reports whether one of the node's interfaces has an IPv6
+// address.
+func (n *node) hasIPv6() bool {
+	for _, i := range n.ifaces {
+		for _, a := range i.addrs {
+			if strings.Contains(a, ":") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // firewall returns the node's iptables ruleset, creating it.
 func (n *node) firewall() *ipt {
 	if n.fw == nil {
 		n.fw = &ipt{}
 	}
 	return n.fw
+}
+
+// firewall6 returns the node's ip6tables ruleset, creating it.
+func (n *node) firewall6() *ipt {
+	if n.fw6 == nil {
+		n.fw6 = &ipt{}
+	}
+	return n.fw6
 }
 
 // ipt builds an iptables-save text: tables with built-in chains (policy
@@ -268,9 +289,15 @@ func (t *topo) yaml() []byte {
 				fmt.Fprintf(&b, "      - %s\n", q(it))
 			}
 		}
-		if n.fw != nil && len(n.fw.tables) > 0 {
-			b.WriteString("    iptables: |\n")
-			for _, line := range strings.Split(strings.TrimRight(n.fw.text(), "\n"), "\n") {
+		for _, fw := range []struct {
+			key string
+			f   *ipt
+		}{{"iptables", n.fw}, {"ip6tables", n.fw6}} {
+			if fw.f == nil || len(fw.f.tables) == 0 {
+				continue
+			}
+			fmt.Fprintf(&b, "    %s: |\n", fw.key)
+			for _, line := range strings.Split(strings.TrimRight(fw.f.text(), "\n"), "\n") {
 				fmt.Fprintf(&b, "      %s\n", line)
 			}
 		}
