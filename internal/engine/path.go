@@ -330,12 +330,20 @@ func (r *run) maybeRedirect(c *pctx, res *route.Result) {
 // POSTROUTING.
 func (r *run) forward(c *pctx, res *route.Result) {
 	on, why := c.ns.forwarding(c.iif, c.pkt.Is6())
-	if !on {
+	switch {
+	case !on && c.pkt.Is6() && res.Err != "":
+		// IPv6 acts on a blackhole, unreachable or prohibit route (and on
+		// no route at all, the null entry) when the route is looked up,
+		// in ip6_route_input, before ip6_forward would ask whether the
+		// node forwards; IPv4's ip_error keeps quiet instead.
+		r.routeEvent(c, res, "input route")
+	case !on:
 		r.routeEvent(c, res, "input route")
 		r.drop(c, c.iif, fmt.Sprintf("%s is not a local address and forwarding is off (%s): the kernel drops it silently", c.pkt.Dst, why), nil)
 		return
+	default:
+		r.routeEvent(c, res, "input route: forward")
 	}
-	r.routeEvent(c, res, "input route: forward")
 	switch res.Err {
 	case "":
 	case "blackhole":
