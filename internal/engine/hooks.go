@@ -246,6 +246,16 @@ func (r *run) conntrackIn(c *pctx, h netfilter.Hook) {
 		r.emit(ev)
 		return
 	}
+	if c.pkt.Proto == packet.TCP && c.pkt.TCPFlags&(packet.SYN|packet.ACK) == packet.SYN|packet.ACK {
+		// TCP tracking starts a connection at a SYN, or picks one up at
+		// an ACK; a SYN-ACK from the NONE state is invalid
+		// (nf_conntrack_proto_tcp: sNO -> sIV), as when this node
+		// forwards only the answer of a handshake it did not see begin.
+		c.state = netfilter.CTInvalid
+		ev.Message = fmt.Sprintf("%s is a SYN-ACK for no tracked connection (this node did not see its SYN): INVALID", t)
+		r.emit(ev)
+		return
+	}
 	if (c.pkt.Proto == packet.ICMP && c.pkt.ICMPType == packet.ICMPEchoReply) || (c.pkt.Proto == packet.ICMPv6 && c.pkt.ICMPType == packet.ICMPv6EchoReply) {
 		c.state = netfilter.CTInvalid
 		ev.Message = fmt.Sprintf("%s is an echo reply for no tracked echo request: INVALID", t)
