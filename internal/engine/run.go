@@ -547,12 +547,12 @@ func (e *Engine) run(p Probe, prefix []bool, sh *shared) *run {
 	r := &sh.run
 	tr := sh.newTrace()
 	tr.Probe, tr.Hops, tr.Captures = sh.probe, sh.hops.start(), sh.caps.start()
-	// The previous run's conntrack list (emptied by finalize) and
-	// neighbour set are reused.
+	// The previous run's conntrack list (emptied by finalize),
+	// neighbour set and learned IPv6 neighbours are reused.
 	neigh := r.neigh
 	clear(neigh)
 	*r = run{e: e, probe: p, prefix: prefix, sh: sh, msg: sh.text.start(), pend: sh.pend, chooseFn: r.chooseFn, choices: r.choices[:0], tr: tr,
-		ct: r.ct[:0], neigh: neigh}
+		ct: r.ct[:0], neigh: neigh, ndpLearned: r.ndpLearned[:0]}
 	r.start()
 	if !r.done {
 		if r.dropReason != "" {
