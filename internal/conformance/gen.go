@@ -154,12 +154,16 @@ var rejectWith = []string{"icmp-port-unreachable", "icmp-host-prohibited", "icmp
 
 // reject returns a REJECT target with a random variant (tcp-reset only
 // when the rule is limited to -p tcp).
-func (g *gen) reject(tcp bool) string {
-	with := g.pick(rejectWith...)
+func (g *gen) reject(tcp bool) string { return g.rejectOf(rejectWith, "reject ", tcp) }
+
+// rejectOf is reject with the variants of a family, naming the feature
+// with prefix.
+func (g *gen) rejectOf(variants []string, prefix string, tcp bool) string {
+	with := g.pick(variants...)
 	if tcp && g.chance(0.5) {
 		with = "tcp-reset"
 	}
-	g.feature("reject " + with)
+	g.feature(prefix + with)
 	return "REJECT --reject-with " + with
 }
 

@@ -32,14 +32,7 @@ var rejectWith6 = []string{"icmp6-adm-prohibited", "icmp6-port-unreachable", "ic
 
 // reject6 returns an ip6tables REJECT target with a random variant
 // (tcp-reset only when the rule is limited to -p tcp).
-func (g *gen) reject6(tcp bool) string {
-	with := g.pick(rejectWith6...)
-	if tcp && g.chance(0.5) {
-		with = "tcp-reset"
-	}
-	g.feature("ip6tables reject " + with)
-	return "REJECT --reject-with " + with
-}
+func (g *gen) reject6(tcp bool) string { return g.rejectOf(rejectWith6, "ip6tables reject ", tcp) }
 
 // dualStack adds the IPv6 layer to about two scenarios in five.
 func (g *gen) dualStack(seed int64) {
@@ -203,16 +196,7 @@ func (g *gen) probes6(x *v6) {
 		return
 	}
 	g.feature("hop-limit expiry")
-	for i := 0; i < 2; i++ {
-		from := x.hosts[g.r.IntN(len(x.hosts))]
-		dst := x.owned[g.r.IntN(len(x.owned))]
-		ttl := 1 + g.r.IntN(3)
-		if g.chance(0.7) {
-			g.probe("%s icmp %s ttl=%d", from, dst, ttl)
-		} else {
-			g.probe("%s udp %s ttl=%d", from, netip.AddrPortFrom(dst, 53), ttl)
-		}
-	}
+	g.expiryProbes(x.hosts, x.owned, 3)
 	k := g.r.IntN(len(x.hosts))
 	g.probe6(x, g.pick("tcp", "udp"), x.addrs[k], 6000+g.r.IntN(50))
 	g.probe("%s %s %s", g.inet.name, g.pick("tcp", "udp"), netip.AddrPortFrom(x.addrs[k], uint16(6000+g.r.IntN(50))))

@@ -168,6 +168,22 @@ func (g *gen) portForward() {
 	}
 }
 
+// expiryProbes adds two probes from a random node of from to a random
+// address of dsts, ICMP or UDP to port 53, with a TTL (hop limit) of 1 to
+// maxTTL.
+func (g *gen) expiryProbes(from []string, dsts []netip.Addr, maxTTL int) {
+	for i := 0; i < 2; i++ {
+		src := from[g.r.IntN(len(from))]
+		dst := dsts[g.r.IntN(len(dsts))]
+		ttl := 1 + g.r.IntN(maxTTL)
+		if g.chance(0.7) {
+			g.probe("%s icmp %s ttl=%d", src, dst, ttl)
+		} else {
+			g.probe("%s udp %s ttl=%d", src, netip.AddrPortFrom(dst, 53), ttl)
+		}
+	}
+}
+
 // extraProbes adds what default probes do not cover: TTL expiry, closed
 // ports, the router's route types, NodePorts.
 func (g *gen) extraProbes() {
@@ -186,16 +202,7 @@ func (g *gen) extraProbes() {
 	}
 	if len(g.deep) > 0 {
 		g.feature("TTL expiry")
-		for i := 0; i < 2; i++ {
-			from := g.deep[g.r.IntN(len(g.deep))]
-			dst := g.owned[g.r.IntN(len(g.owned))]
-			ttl := 1 + g.r.IntN(4)
-			if g.chance(0.7) {
-				g.probe("%s icmp %s ttl=%d", from, dst, ttl)
-			} else {
-				g.probe("%s udp %s:53 ttl=%d", from, dst, ttl)
-			}
-		}
+		g.expiryProbes(g.deep, g.owned, 4)
 	}
 	for _, np := range g.nodePorts {
 		from := g.router.name
