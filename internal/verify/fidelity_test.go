@@ -85,17 +85,6 @@ links:
   - veth: [r:eth1, b:eth0]
 `
 
-func TestMTUAgainstKernel(t *testing.T) {
-	needLab(t)
-	l, e := upLab(t, loadYAML(t, mtuTopo))
-	runCases(t, l, e, []kcase{
-		{"fits", engine.Probe{From: "a", Proto: packet.UDP, SPort: 40000, Dst: addr("10.0.1.2"), DPort: 7, Len: 1300}, trace.Answered},
-		{"too big with DF", engine.Probe{From: "a", Proto: packet.UDP, SPort: 40001, Dst: addr("10.0.1.2"), DPort: 7, Len: 1450}, trace.Rejected},
-		{"echo too big", engine.Probe{From: "a", Proto: packet.ICMP, Dst: addr("10.0.1.2"), Len: 1400, ICMPID: 7, ICMPSeq: 1}, trace.Rejected},
-		{"echo fits", engine.Probe{From: "a", Proto: packet.ICMP, Dst: addr("10.0.1.2"), Len: 1380, ICMPID: 7, ICMPSeq: 1}, trace.Answered},
-	})
-}
-
 // The same router over IPv6, where routers never fragment: a packet too
 // big for the next link gets ICMPv6 packet-too-big whatever its flags
 // (RFC 8200 5), from the router's address on the way back.
@@ -116,14 +105,39 @@ links:
   - veth: [r:eth1, b:eth0]
 `
 
-func TestMTUv6AgainstKernel(t *testing.T) {
+// TestMTUAgainstKernel sends UDP datagrams and echo requests that fit the
+// router's outside link or not (Len is the UDP payload, or the ICMP
+// message with its header), over each family.
+func TestMTUAgainstKernel(t *testing.T) {
 	needLab(t)
-	l, e := upLab(t, loadYAML(t, mtu6Topo))
-	runCases(t, l, e, []kcase{
-		{"fits", engine.Probe{From: "a", Proto: packet.UDP, SPort: 40000, Dst: addr("2001:db8:0:2::2"), DPort: 7, Len: 1300}, trace.Answered},
-		{"too big", engine.Probe{From: "a", Proto: packet.UDP, SPort: 40001, Dst: addr("2001:db8:0:2::2"), DPort: 7, Len: 1400}, trace.Rejected},
-		{"icmpv6 echo too big", engine.Probe{From: "a", Proto: packet.ICMP, Dst: addr("2001:db8:0:2::2"), Len: 1380, ICMPID: 7, ICMPSeq: 1}, trace.Rejected},
-	})
+	udp := func(dst string, sport uint16, n int) engine.Probe {
+		return engine.Probe{From: "a", Proto: packet.UDP, SPort: sport, Dst: addr(dst), DPort: 7, Len: n}
+	}
+	echo := func(dst string, n int) engine.Probe {
+		return engine.Probe{From: "a", Proto: packet.ICMP, Dst: addr(dst), Len: n, ICMPID: 7, ICMPSeq: 1}
+	}
+	const b4, b6 = "10.0.1.2", "2001:db8:0:2::2"
+	for _, fam := range []struct {
+		name, topo string
+		cases      []kcase
+	}{
+		{"IPv4", mtuTopo, []kcase{
+			{"fits", udp(b4, 40000, 1300), trace.Answered},
+			{"too big with DF", udp(b4, 40001, 1450), trace.Rejected},
+			{"echo too big", echo(b4, 1400), trace.Rejected},
+			{"echo fits", echo(b4, 1380), trace.Answered},
+		}},
+		{"IPv6", mtu6Topo, []kcase{
+			{"fits", udp(b6, 40000, 1300), trace.Answered},
+			{"too big", udp(b6, 40001, 1400), trace.Rejected},
+			{"echo too big", echo(b6, 1380), trace.Rejected},
+		}},
+	} {
+		t.Run(fam.name, func(t *testing.T) {
+			l, e := upLab(t, loadYAML(t, fam.topo))
+			runCases(t, l, e, fam.cases)
+		})
+	}
 }
 
 // Two containers on one bridge, with a FORWARD rule that drops ICMP
