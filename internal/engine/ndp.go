@@ -54,10 +54,18 @@ var ndpHooks = [...]struct {
 // makes a STALE entry from its source link-layer option), and answers
 // that address later without asking: solicited says so.
 func (r *run) ndpStop(ns *nodeState, dev string, src netip.Addr, ep ipEndpoint, nh netip.Addr) (why string, unsure, solicited bool) {
-	return ndpStopDepth(ipEndpoint{ns, dev}, src, ep, nh, 1)
+	from := ipEndpoint{ns, dev}
+	for _, c := range r.e.bridgesBetween(from, ep) {
+		if c.unknown != "" {
+			// As for bridged packets (brNetfilter): assumed 0, and said.
+			r.uncertain(c.ns, fmt.Sprintf("%s is not in the snapshot: pktflow assumes 0, so neighbor discovery for %s bridged on %s skips the firewall", c.unknown, nh, c.br))
+		}
+	}
+	return r.e.ndpStopDepth(from, src, ep, nh, 1)
 }
 
-func ndpStopDepth(from ipEndpoint, src netip.Addr, ep ipEndpoint, nh netip.Addr, depth int) (why string, unsure, solicited bool) {
+func (e *Engine) ndpStopDepth(from ipEndpoint, src netip.Addr, ep ipEndpoint, nh netip.Addr, depth int) (why string, unsure, solicited bool) {
+	crossings := e.bridgesBetween(from, ep)
 	sol := packet.Packet{Src: src, Dst: solicitedNode(nh), Proto: packet.ICMPv6, ICMPType: icmpv6NeighSolicit, TTL: 255}
 	adv := packet.Packet{Src: nh, Dst: src, Proto: packet.ICMPv6, ICMPType: icmpv6NeighAdvert, TTL: 255}
 	for _, leg := range []struct {
@@ -70,6 +78,9 @@ func ndpStopDepth(from ipEndpoint, src netip.Addr, ep ipEndpoint, nh netip.Addr,
 	} {
 		if leg.pkt.ICMPType == icmpv6NeighAdvert {
 			solicited = true
+		}
+		if why, unsure := bridgedNDP(crossings, &leg.pkt, leg.what, leg.pkt.ICMPType == icmpv6NeighAdvert); why != "" {
+			return why, unsure, solicited
 		}
 		for _, hk := range ndpHooks {
 			node := leg.to
@@ -95,7 +106,7 @@ func ndpStopDepth(from ipEndpoint, src netip.Addr, ep ipEndpoint, nh netip.Addr,
 			if hk.out || depth == 0 || solicited && node.ns == ep.ns {
 				return why, true, solicited
 			}
-			back, _, _ := ndpStopDepth(node, node.ns.ndpSource(node.dev, netip.Addr{}), leg.from, leg.pkt.Src, depth-1)
+			back, _, _ := e.ndpStopDepth(node, node.ns.ndpSource(node.dev, netip.Addr{}), leg.from, leg.pkt.Src, depth-1)
 			if back == "" {
 				return why, true, solicited
 			}
@@ -118,6 +129,127 @@ func (r *run) ndpLearn(node *nodeState, dev string, addr netip.Addr) {
 // ndpKnown reports whether node learned addr on dev earlier in the trace.
 func (r *run) ndpKnown(node *nodeState, dev string, addr netip.Addr) bool {
 	return slices.Contains(r.ndpLearned, neighKey{node.n.Name, dev, addr})
+}
+
+// crossing is a bridge a frame crosses from one port to another.
+type crossing struct {
+	ns        *nodeState
+	br        string
+	in, out   string
+	ip6tables bool   // net.bridge.bridge-nf-call-ip6tables is 1
+	unknown   string // set when the snapshot does not say (the key)
+}
+
+// bridgesBetween lists the bridges a frame from one endpoint crosses, port
+// to port, on its way to another, in order: with br_netfilter, those are
+// where ip6tables sees neighbour discovery bridged. A frame a bridge
+// delivers to its own IP stack, or sends from it, crosses nothing there.
+func (e *Engine) bridgesBetween(from, to ipEndpoint) []crossing {
+	seen := map[ipEndpoint]bool{from: true}
+	var path, found []crossing
+	var wire func(ns *nodeState, dev string) bool
+	enter := func(ns *nodeState, dev string) bool {
+		if seen[ipEndpoint{ns, dev}] {
+			return false
+		}
+		seen[ipEndpoint{ns, dev}] = true
+		if (ipEndpoint{ns, dev}) == to {
+			found = slices.Clone(path)
+			return true
+		}
+		br := ns.bridgeOf(dev)
+		if br == "" {
+			return false
+		}
+		if (ipEndpoint{ns, br}) == to {
+			found = slices.Clone(path)
+			return true
+		}
+		for _, q := range ns.ports[br] {
+			if q == dev || seen[ipEndpoint{ns, q}] {
+				continue
+			}
+			seen[ipEndpoint{ns, q}] = true
+			path = append(path, ns.crossing(br, dev, q))
+			if wire(ns, q) {
+				return true
+			}
+			path = path[:len(path)-1]
+		}
+		return false
+	}
+	wire = func(ns *nodeState, dev string) bool {
+		for _, p := range e.peers(ns, dev) {
+			if pn := e.nodes[p.Node]; pn != nil && enter(pn, p.Iface) {
+				return true
+			}
+		}
+		return false
+	}
+	if from.ns.isBridge(from.dev) {
+		for _, p := range from.ns.ports[from.dev] {
+			seen[ipEndpoint{from.ns, p}] = true
+			if wire(from.ns, p) {
+				break
+			}
+		}
+	} else {
+		wire(from.ns, from.dev)
+	}
+	return found
+}
+
+// crossing describes a frame bridged by br from port in to port out.
+func (ns *nodeState) crossing(br, in, out string) crossing {
+	c := crossing{ns: ns, br: br, in: in, out: out}
+	const key = "net.bridge.bridge-nf-call-ip6tables"
+	if v, ok := ns.sysctl(key); ok {
+		c.ip6tables = v.Value == "1"
+	} else if ns.nf6 != nil && ns.nf6.HasTable("filter") {
+		c.unknown = key
+	}
+	return c
+}
+
+// bridgedNDP walks a neighbour discovery message through the ip6tables of
+// every bridge on its way that hands bridged IPv6 to it (PREROUTING,
+// FORWARD, POSTROUTING, with -i/-o the bridge and physdev the ports), in
+// order, or in reverse for the answer. unsure is set when a REJECT stops
+// it (its error is not followed).
+func bridgedNDP(path []crossing, p *packet.Packet, what string, back bool) (why string, unsure bool) {
+	for i := range path {
+		c := path[i]
+		if back {
+			c = path[len(path)-1-i]
+			c.in, c.out = c.out, c.in
+		}
+		if !c.ip6tables || c.ns.nf6 == nil {
+			continue
+		}
+		ctx := &netfilter.Ctx{Pkt: p, State: netfilter.CTUntracked, AddrType: c.ns.addrTypeFn,
+			InIface: c.br, OutIface: c.br, PhysIn: c.in, PhysOut: c.out, Bridged: true}
+		for _, hk := range [...]struct {
+			h      netfilter.Hook
+			tables []string
+		}{{netfilter.PreRouting, []string{"raw", "mangle"}}, {netfilter.Forward, []string{"mangle", "filter", "security"}}, {netfilter.PostRouting, []string{"mangle"}}} {
+			for _, t := range hk.tables {
+				if !c.ns.nf6.HasTable(t) {
+					continue
+				}
+				res := c.ns.nf6.Run(t, hk.h, ctx)
+				if res.Verdict != netfilter.Drop && res.Verdict != netfilter.Reject {
+					continue
+				}
+				verb := "drops"
+				if res.Verdict == netfilter.Reject {
+					verb = "rejects"
+				}
+				return fmt.Sprintf("%s %s the %s %s > %s it bridges from %s to %s, in %s %s (net.bridge.bridge-nf-call-ip6tables = 1; %s; neighbor discovery is untracked, so no RELATED,ESTABLISHED rule lets it through)",
+					c.ns.n.Name, verb, what, p.Src, p.Dst, c.in, c.out, t, hk.h, decided(res)), res.Verdict == netfilter.Reject
+			}
+		}
+	}
+	return "", false
 }
 
 // ndpVerdict walks a neighbour discovery message through the tables of

@@ -57,6 +57,28 @@ func TestNDPThroughIP6tables(t *testing.T) {
 	}
 }
 
+// Bridged neighbour discovery meets the bridge host's ip6tables FORWARD
+// (kernel-checked in conformance's engine-bugs/ipv6-ndp-bridged).
+func TestNDPBridged(t *testing.T) {
+	y, err := os.ReadFile("../conformance/testdata/engine-bugs/ipv6-ndp-bridged/topology.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := loadYAML(t, string(y))
+	tr := e.Trace(Probe{From: "c1", Proto: packet.TCP, SPort: 40000, Dst: ip("2001:db8:88::3"), DPort: 80})
+	if tr.Verdict != trace.Dropped || !strings.Contains(tr.Reason, "h drops the neighbor solicitation 2001:db8:88::2 > ff02::1:ff00:3 it bridges from veth1 to veth2, in filter FORWARD") {
+		t.Errorf("%s: %s", tr.Verdict, tr.Reason)
+	}
+	if tr := e.Trace(Probe{From: "c1", Proto: packet.TCP, SPort: 40000, Dst: ip("2001:db8:88::4"), DPort: 80}); tr.Verdict != trace.Answered {
+		t.Errorf("to c3, whose port passes ICMPv6: %s: %s", tr.Verdict, tr.Reason)
+	}
+	// Without the sysctl the bridge host's rules may or may not apply.
+	e = loadYAML(t, strings.Replace(string(y), "sysctl: {net.bridge.bridge-nf-call-ip6tables: 1}", "", 1))
+	if tr := e.Trace(Probe{From: "c1", Proto: packet.ICMP, Dst: ip("2001:db8:88::3"), ICMPID: 1, ICMPSeq: 1}); len(tr.Uncertain) == 0 {
+		t.Errorf("no uncertainty without bridge-nf-call-ip6tables: %s: %s", tr.Verdict, tr.Reason)
+	}
+}
+
 func TestNDPAddresses(t *testing.T) {
 	if got := solicitedNode(ip("2001:db8::12:3456")); got != ip("ff02::1:ff12:3456") {
 		t.Errorf("solicited-node address %s", got)
