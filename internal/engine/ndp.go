@@ -61,11 +61,30 @@ func (r *run) ndpStop(ns *nodeState, dev string, src netip.Addr, ep ipEndpoint, 
 			r.uncertain(c.ns, fmt.Sprintf("%s is not in the snapshot: pktflow assumes 0, so neighbor discovery for %s bridged on %s skips the firewall", c.unknown, nh, c.br))
 		}
 	}
-	return r.e.ndpStopDepth(from, src, ep, nh, 1)
+	w := ndpWalk{e: r.e}
+	why, unsure, solicited = w.stop(from, src, ep, nh, 1)
+	for _, u := range w.uncertain {
+		r.uncertain(ns, "neighbor discovery for "+nh.String()+": "+u)
+	}
+	return why, unsure, solicited
 }
 
-func (e *Engine) ndpStopDepth(from ipEndpoint, src netip.Addr, ep ipEndpoint, nh netip.Addr, depth int) (why string, unsure, solicited bool) {
-	crossings := e.bridgesBetween(from, ep)
+// ndpWalk follows neighbour discovery messages through the firewalls on
+// their way, keeping what the rules they meet could not decide.
+type ndpWalk struct {
+	e         *Engine
+	uncertain []string
+}
+
+// run walks one table for a neighbour discovery message.
+func (w *ndpWalk) run(nf *netfilter.Compiled, t string, h netfilter.Hook, ctx *netfilter.Ctx) netfilter.Result {
+	res := nf.Run(t, h, ctx)
+	w.uncertain = append(w.uncertain, res.Uncertain...)
+	return res
+}
+
+func (w *ndpWalk) stop(from ipEndpoint, src netip.Addr, ep ipEndpoint, nh netip.Addr, depth int) (why string, unsure, solicited bool) {
+	crossings := w.e.bridgesBetween(from, ep)
 	sol := packet.Packet{Src: src, Dst: solicitedNode(nh), Proto: packet.ICMPv6, ICMPType: icmpv6NeighSolicit, TTL: 255}
 	adv := packet.Packet{Src: nh, Dst: src, Proto: packet.ICMPv6, ICMPType: icmpv6NeighAdvert, TTL: 255}
 	for _, leg := range []struct {
@@ -79,7 +98,7 @@ func (e *Engine) ndpStopDepth(from ipEndpoint, src netip.Addr, ep ipEndpoint, nh
 		if leg.pkt.ICMPType == icmpv6NeighAdvert {
 			solicited = true
 		}
-		if why, unsure := bridgedNDP(crossings, &leg.pkt, leg.what, leg.pkt.ICMPType == icmpv6NeighAdvert); why != "" {
+		if why, unsure := w.bridged(crossings, &leg.pkt, leg.what, leg.pkt.ICMPType == icmpv6NeighAdvert); why != "" {
 			return why, unsure, solicited
 		}
 		for _, hk := range ndpHooks {
@@ -87,7 +106,7 @@ func (e *Engine) ndpStopDepth(from ipEndpoint, src netip.Addr, ep ipEndpoint, nh
 			if hk.out {
 				node = leg.from
 			}
-			res, table := node.ns.ndpVerdict(&leg.pkt, hk.h, hk.tables, node.dev, hk.out)
+			res, table := w.verdict(node.ns, &leg.pkt, hk.h, hk.tables, node.dev, hk.out)
 			if res.Verdict != netfilter.Drop && res.Verdict != netfilter.Reject {
 				continue
 			}
@@ -106,7 +125,7 @@ func (e *Engine) ndpStopDepth(from ipEndpoint, src netip.Addr, ep ipEndpoint, nh
 			if hk.out || depth == 0 || solicited && node.ns == ep.ns {
 				return why, true, solicited
 			}
-			back, _, _ := e.ndpStopDepth(node, node.ns.ndpSource(node.dev, netip.Addr{}), leg.from, leg.pkt.Src, depth-1)
+			back, _, _ := w.stop(node, node.ns.ndpSource(node.dev, netip.Addr{}), leg.from, leg.pkt.Src, depth-1)
 			if back == "" {
 				return why, true, solicited
 			}
@@ -211,12 +230,12 @@ func (ns *nodeState) crossing(br, in, out string) crossing {
 	return c
 }
 
-// bridgedNDP walks a neighbour discovery message through the ip6tables of
+// bridged walks a neighbour discovery message through the ip6tables of
 // every bridge on its way that hands bridged IPv6 to it (PREROUTING,
 // FORWARD, POSTROUTING, with -i/-o the bridge and physdev the ports), in
 // order, or in reverse for the answer. unsure is set when a REJECT stops
 // it (its error is not followed).
-func bridgedNDP(path []crossing, p *packet.Packet, what string, back bool) (why string, unsure bool) {
+func (w *ndpWalk) bridged(path []crossing, p *packet.Packet, what string, back bool) (why string, unsure bool) {
 	for i := range path {
 		c := path[i]
 		if back {
@@ -236,7 +255,7 @@ func bridgedNDP(path []crossing, p *packet.Packet, what string, back bool) (why 
 				if !c.ns.nf6.HasTable(t) {
 					continue
 				}
-				res := c.ns.nf6.Run(t, hk.h, ctx)
+				res := w.run(c.ns.nf6, t, hk.h, ctx)
 				if res.Verdict != netfilter.Drop && res.Verdict != netfilter.Reject {
 					continue
 				}
@@ -252,10 +271,10 @@ func bridgedNDP(path []crossing, p *packet.Packet, what string, back bool) (why 
 	return "", false
 }
 
-// ndpVerdict walks a neighbour discovery message through the tables of
-// one hook on this node, quietly, and returns the first verdict that
-// stops it with its table.
-func (ns *nodeState) ndpVerdict(p *packet.Packet, h netfilter.Hook, tables []string, dev string, out bool) (netfilter.Result, string) {
+// verdict walks a neighbour discovery message through the tables of one
+// hook on a node, quietly, and returns the first verdict that stops it
+// with its table.
+func (w *ndpWalk) verdict(ns *nodeState, p *packet.Packet, h netfilter.Hook, tables []string, dev string, out bool) (netfilter.Result, string) {
 	nf := ns.nf6
 	if nf == nil {
 		return netfilter.Result{Verdict: netfilter.Accept}, ""
@@ -270,7 +289,7 @@ func (ns *nodeState) ndpVerdict(p *packet.Packet, h netfilter.Hook, tables []str
 		if !nf.HasTable(t) {
 			continue
 		}
-		res := nf.Run(t, h, ctx)
+		res := w.run(nf, t, h, ctx)
 		if res.Verdict == netfilter.Drop || res.Verdict == netfilter.Reject {
 			return res, t
 		}

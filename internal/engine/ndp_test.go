@@ -90,3 +90,35 @@ func TestNDPAddresses(t *testing.T) {
 		t.Errorf("link-local without a MAC %s", got)
 	}
 }
+
+// A rule neighbour discovery meets that pktflow cannot evaluate makes the
+// trace uncertain, as it would for the packet itself.
+func TestNDPUncertainRule(t *testing.T) {
+	e := loadYAML(t, `
+nodes:
+  a:
+    interfaces: {eth0: {addrs: ["2001:db8:1::2/64"]}}
+    routes: ["default via 2001:db8:1::1 dev eth0"]
+  r:
+    interfaces: {eth0: {addrs: ["2001:db8:1::1/64"]}}
+    ip6tables: |
+      *filter
+      :INPUT ACCEPT [0:0]
+      :FORWARD ACCEPT [0:0]
+      :OUTPUT ACCEPT [0:0]
+      -A INPUT -p ipv6-icmp -m nosuchmatch --whatever 1 -j DROP
+      COMMIT
+links:
+  - veth: [a:eth0, r:eth0]
+`)
+	tr := e.Trace(Probe{From: "a", Proto: packet.ICMP, Dst: ip("2001:db8:1::1"), ICMPID: 1, ICMPSeq: 1})
+	found := false
+	for _, u := range tr.Uncertain {
+		if strings.Contains(u, "neighbor discovery for 2001:db8:1::1") && strings.Contains(u, "nosuchmatch") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("%s: uncertain %q", tr.Verdict, tr.Uncertain)
+	}
+}
