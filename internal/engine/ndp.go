@@ -54,15 +54,8 @@ var ndpHooks = [...]struct {
 // makes a STALE entry from its source link-layer option), and answers
 // that address later without asking: solicited says so.
 func (r *run) ndpStop(ns *nodeState, dev string, src netip.Addr, ep ipEndpoint, nh netip.Addr) (why string, unsure, solicited bool) {
-	from := ipEndpoint{ns, dev}
-	for _, c := range r.e.bridgesBetween(from, ep) {
-		if c.unknown != "" {
-			// As for bridged packets (brNetfilter): assumed 0, and said.
-			r.uncertain(c.ns, fmt.Sprintf("%s is not in the snapshot: pktflow assumes 0, so neighbor discovery for %s bridged on %s skips the firewall", c.unknown, nh, c.br))
-		}
-	}
 	w := ndpWalk{e: r.e}
-	why, unsure, solicited = w.stop(from, src, ep, nh, 1)
+	why, unsure, solicited = w.stop(ipEndpoint{ns, dev}, src, ep, nh, 1)
 	for _, u := range w.uncertain {
 		r.uncertain(ns, "neighbor discovery for "+nh.String()+": "+u)
 	}
@@ -85,6 +78,12 @@ func (w *ndpWalk) run(nf *netfilter.Compiled, t string, h netfilter.Hook, ctx *n
 
 func (w *ndpWalk) stop(from ipEndpoint, src netip.Addr, ep ipEndpoint, nh netip.Addr, depth int) (why string, unsure, solicited bool) {
 	crossings := w.e.bridgesBetween(from, ep)
+	for _, c := range crossings {
+		if c.unknown != "" && depth == 1 {
+			// As for bridged packets (brNetfilter): assumed 0, and said.
+			w.uncertain = append(w.uncertain, fmt.Sprintf("%s is not in the snapshot on %s: pktflow assumes 0, so what %s bridges skips its firewall", c.unknown, c.ns.n.Name, c.br))
+		}
+	}
 	sol := packet.Packet{Src: src, Dst: solicitedNode(nh), Proto: packet.ICMPv6, ICMPType: icmpv6NeighSolicit, TTL: 255}
 	adv := packet.Packet{Src: nh, Dst: src, Proto: packet.ICMPv6, ICMPType: icmpv6NeighAdvert, TTL: 255}
 	for _, leg := range []struct {
