@@ -253,14 +253,11 @@ func (r *run) resolve(c *pctx, dev string, nh netip.Addr) (mac string, ok bool, 
 		}
 		if nh.Is6() && !r.ndpKnown(ns, dev, nh) {
 			src := ns.ndpSource(dev, c.pkt.Src)
-			why, unsure, solicited := r.ndpStop(ns, dev, src, ep, nh)
+			why, solicited := r.ndpStop(ns, dev, src, ep, nh)
 			if solicited {
 				r.ndpLearn(ep.ns, ep.dev, src)
 			}
 			if why != "" {
-				if unsure {
-					r.uncertain(ns, why+"; the ICMPv6 error the REJECT sends back may reach the wire, and pktflow does not follow it")
-				}
 				refused = append(refused, why)
 				continue
 			}

@@ -43,23 +43,27 @@ var ndpHooks = [...]struct {
 
 // ndpStop says why neighbour discovery from ns on dev (soliciting from
 // src) for target nh, owned by ep, fails in the nodes' ip6tables, or ""
-// when the solicitation and the advertisement both get through. unsure is
-// set when a REJECT stops it and the ICMPv6 error the REJECT sends might
-// reach the wire: that error needs neighbour discovery of its own, back
-// to the message's sender, which is followed one level (when the same
-// rules stop it, the error is never sent) but no deeper.
+// when the solicitation and the advertisement both get through; what the
+// rules on the way could not decide makes the trace uncertain. So does a
+// REJECT that stops it when the ICMPv6 error it sends might reach the
+// wire: that error needs neighbour discovery of its own, back to the
+// message's sender, which is followed one level (when the same rules stop
+// it, the error is never sent) but no deeper.
 //
 // Whatever the advertisement's fate, a target that accepted the
 // solicitation has learned the solicitor's address from it (ndisc_recv_ns
 // makes a STALE entry from its source link-layer option), and answers
 // that address later without asking: solicited says so.
-func (r *run) ndpStop(ns *nodeState, dev string, src netip.Addr, ep ipEndpoint, nh netip.Addr) (why string, unsure, solicited bool) {
+func (r *run) ndpStop(ns *nodeState, dev string, src netip.Addr, ep ipEndpoint, nh netip.Addr) (why string, solicited bool) {
 	w := ndpWalk{e: r.e}
-	why, unsure, solicited = w.stop(ipEndpoint{ns, dev}, src, ep, nh, 1)
+	why, unsure, solicited := w.stop(ipEndpoint{ns, dev}, src, ep, nh, 1)
+	if unsure {
+		w.uncertain = append(w.uncertain, why+"; the ICMPv6 error the REJECT sends back may reach the wire, and pktflow does not follow it")
+	}
 	for _, u := range w.uncertain {
 		r.uncertain(ns, "neighbor discovery for "+nh.String()+": "+u)
 	}
-	return why, unsure, solicited
+	return why, solicited
 }
 
 // ndpWalk follows neighbour discovery messages through the firewalls on
@@ -109,12 +113,7 @@ func (w *ndpWalk) stop(from ipEndpoint, src netip.Addr, ep ipEndpoint, nh netip.
 			if res.Verdict != netfilter.Drop && res.Verdict != netfilter.Reject {
 				continue
 			}
-			verb := "drops"
-			if res.Verdict == netfilter.Reject {
-				verb = "rejects"
-			}
-			why = fmt.Sprintf("%s %s the %s %s > %s in %s %s (%s; neighbor discovery is not a connection: conntrack leaves it untracked, so no RELATED,ESTABLISHED rule lets it through)",
-				node.ns.n.Name, verb, leg.what, leg.pkt.Src, leg.pkt.Dst, table, hk.h, decided(res))
+			why = ndpStopped(node.ns, res, leg.what, &leg.pkt, "", "", table, hk.h)
 			if res.Verdict != netfilter.Reject {
 				return why, false, solicited
 			}
@@ -134,12 +133,24 @@ func (w *ndpWalk) stop(from ipEndpoint, src netip.Addr, ep ipEndpoint, nh netip.
 	return "", false, solicited
 }
 
+// ndpStopped says that node's rules stopped a neighbour discovery message
+// (how is what the message went through there, and note what made the
+// rules see it, if anything) and why that happens to neighbour discovery
+// in particular.
+func ndpStopped(node *nodeState, res netfilter.Result, what string, p *packet.Packet, how, note, table string, h netfilter.Hook) string {
+	verb := "drops"
+	if res.Verdict == netfilter.Reject {
+		verb = "rejects"
+	}
+	return fmt.Sprintf("%s %s the %s %s > %s%s in %s %s (%s%s; neighbor discovery is not a connection: conntrack leaves it untracked, so no RELATED,ESTABLISHED rule lets it through)",
+		node.n.Name, verb, what, p.Src, p.Dst, how, table, h, note, decided(res))
+}
+
 // ndpLearn records that node learned addr's link-layer address on dev
 // during this trace (from a solicitation it accepted, or the
 // advertisement answering its own).
 func (r *run) ndpLearn(node *nodeState, dev string, addr netip.Addr) {
-	k := neighKey{node.n.Name, dev, addr}
-	if !r.ndpKnown(node, dev, addr) {
+	if k := (neighKey{node.n.Name, dev, addr}); !slices.Contains(r.ndpLearned, k) {
 		r.ndpLearned = append(r.ndpLearned, k)
 	}
 }
@@ -258,12 +269,7 @@ func (w *ndpWalk) bridged(path []crossing, p *packet.Packet, what string, back b
 				if res.Verdict != netfilter.Drop && res.Verdict != netfilter.Reject {
 					continue
 				}
-				verb := "drops"
-				if res.Verdict == netfilter.Reject {
-					verb = "rejects"
-				}
-				return fmt.Sprintf("%s %s the %s %s > %s it bridges from %s to %s, in %s %s (net.bridge.bridge-nf-call-ip6tables = 1; %s; neighbor discovery is untracked, so no RELATED,ESTABLISHED rule lets it through)",
-					c.ns.n.Name, verb, what, p.Src, p.Dst, c.in, c.out, t, hk.h, decided(res)), res.Verdict == netfilter.Reject
+				return ndpStopped(c.ns, res, what, p, " it bridges from "+c.in+" to "+c.out+",", "net.bridge.bridge-nf-call-ip6tables = 1; ", t, hk.h), res.Verdict == netfilter.Reject
 			}
 		}
 	}
