@@ -523,6 +523,47 @@ func TestNeighborFailureAgainstKernel(t *testing.T) {
 	})
 }
 
+// The same over IPv6, where the source of a neighbor solicitation
+// decides: d drops ICMPv6 from link-local sources. Pinging d itself, r
+// solicits from its own address on that link, and d answers; forwarding
+// a's echo, whose source is not r's, r solicits from its link-local
+// address, d never answers, and after neighbor discovery gives up r tells
+// a the address is unreachable.
+const ndpSourceTopo = `
+nodes:
+  a:
+    interfaces: {eth0: {addrs: ["2001:db8:1::2/64"]}}
+    routes: ["default via 2001:db8:1::1 dev eth0"]
+  r:
+    sysctl: {net.ipv6.conf.all.forwarding: 1}
+    interfaces: {eth0: {addrs: ["2001:db8:1::1/64"]}, eth1: {addrs: ["2001:db8:4::1/64"]}}
+  d:
+    interfaces: {eth0: {addrs: ["2001:db8:4::2/64"]}}
+    routes: ["default via 2001:db8:4::1 dev eth0"]
+    ip6tables: |
+      *filter
+      :INPUT ACCEPT [0:0]
+      :FORWARD ACCEPT [0:0]
+      :OUTPUT ACCEPT [0:0]
+      -A INPUT -s fe80::/10 -p ipv6-icmp -j DROP
+      COMMIT
+links:
+  - veth: [a:eth0, r:eth0]
+  - veth: [r:eth1, d:eth0]
+`
+
+func TestNDPSourceAgainstKernel(t *testing.T) {
+	needLab(t)
+	l, e := upLab(t, loadYAML(t, ndpSourceTopo))
+	old := Settle
+	Settle = 4 * time.Second
+	defer func() { Settle = old }()
+	runCases(t, l, e, []kcase{
+		{"solicited from the router's own address", engine.Probe{From: "r", Proto: packet.ICMP, Dst: addr("2001:db8:4::2")}, trace.Answered},
+		{"solicited from its link-local address", engine.Probe{From: "a", Proto: packet.ICMP, Dst: addr("2001:db8:4::2")}, trace.Rejected},
+	})
+}
+
 // A shared segment whose middle end is a bridge port: a frame for a host
 // behind the bridge crosses the segment and enters the bridge there (the
 // engine finds the receiver by MAC: segmentView.takes), while the other
