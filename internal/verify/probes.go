@@ -18,8 +18,9 @@ import (
 //
 // PROTO is icmp, tcp or udp; DEST an IPv4 or IPv6 address or a name of
 // the snapshot's names (its IPv4 address if it has one); tcp and udp need
-// :PORT, after an IPv6 address in brackets ([2001:db8::1]:443). ttl sets the initial TTL and
-// sport the source port (AssignPorts gives one to probes without).
+// :PORT, after an IPv6 address in brackets ([2001:db8::1]:443). ttl sets
+// the initial TTL and sport the source port (AssignPorts gives one to
+// probes without).
 func ParseProbe(snap *model.Snapshot, s string) (engine.Probe, error) {
 	var p engine.Probe
 	f := strings.Fields(s)
@@ -166,12 +167,12 @@ func checkable(a netip.Addr) bool {
 // from: the lab turns IPv6 off on the others, where an IPv6 probe would
 // only fail to leave.
 func hasIPv6(n *model.Node) bool {
-	for _, a := range Addresses(n) {
-		if a.Is6() {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(Addresses(n), netip.Addr.Is6)
+}
+
+// addresses4 is Addresses, IPv4 only.
+func addresses4(n *model.Node) []netip.Addr {
+	return slices.DeleteFunc(Addresses(n), netip.Addr.Is6)
 }
 
 // Addresses lists a node's addresses that probes aim at, in order: its
@@ -235,9 +236,13 @@ func local(n *model.Node, a netip.Addr) bool {
 func DefaultProbes(snap *model.Snapshot) []engine.Probe {
 	var ps []engine.Probe
 	seen := map[string]bool{}
+	v6 := map[*model.Node]bool{}
+	for _, n := range snap.Nodes {
+		v6[n] = hasIPv6(n)
+	}
 	add := func(p engine.Probe) {
 		from := snap.Node(p.From)
-		if from == nil || local(from, p.Dst) || p.Dst.Is6() && !hasIPv6(from) {
+		if from == nil || local(from, p.Dst) || p.Dst.Is6() && !v6[from] {
 			return
 		}
 		k := ProbeString(p)
@@ -271,11 +276,7 @@ func DefaultProbes(snap *model.Snapshot) []engine.Probe {
 			} else if l.Addr == netip.IPv4Unspecified() {
 				// 0.0.0.0 is IPv4 only; a bare port and :: take both
 				// (net.ipv6.bindv6only=0).
-				for _, a := range Addresses(t) {
-					if a.Is4() {
-						dsts = append(dsts, a)
-					}
-				}
+				dsts = addresses4(t)
 			} else {
 				dsts = Addresses(t)
 			}
@@ -292,12 +293,7 @@ func DefaultProbes(snap *model.Snapshot) []engine.Probe {
 	for _, n := range snap.Nodes {
 		for _, pub := range Published(snap, n) {
 			// An iptables (IPv4) DNAT publishes on IPv4 addresses only.
-			var dsts []netip.Addr
-			for _, a := range Addresses(n) {
-				if a.Is4() {
-					dsts = append(dsts, a)
-				}
-			}
+			dsts := addresses4(n)
 			if pub.Dst.IsValid() {
 				dsts = []netip.Addr{pub.Dst}
 			}
