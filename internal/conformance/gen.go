@@ -132,6 +132,17 @@ func (g *gen) reserve(p netip.Prefix) bool {
 	return true
 }
 
+// ownedAddr is the address probes aim at in a prefix the internet owns:
+// its first host, unless the prefix is a host or a pair (as
+// verify.Addresses picks it).
+func ownedAddr(p netip.Prefix) netip.Addr {
+	a := p.Addr()
+	if p.Bits() < a.BitLen()-1 {
+		a = a.Next()
+	}
+	return a
+}
+
 // hostAddr is the n-th address of a prefix.
 func hostAddr(p netip.Prefix, n int) netip.Addr {
 	a := p.Masked().Addr()
@@ -186,11 +197,7 @@ func (g *gen) internet() {
 			continue
 		}
 		n.owns = append(n.owns, p.String())
-		a := p.Addr()
-		if p.Bits() < 31 {
-			a = a.Next()
-		}
-		g.owned = append(g.owned, a)
+		g.owned = append(g.owned, ownedAddr(p))
 	}
 	g.t.names = map[string][]string{"www.example.com": {g.owned[0].String()}}
 	for _, l := range []string{"tcp/443", "tcp/80", "udp/53"} {

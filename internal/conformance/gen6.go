@@ -19,8 +19,7 @@ type v6 struct {
 	inet  netip.Addr   // the internet's address on the WAN link
 	owned []netip.Addr // addresses the internet answers for
 	wan   netip.Addr   // the router's
-	lan   netip.Prefix // the first LAN's prefix
-	gw    netip.Addr   // the router's address on it
+	gw    netip.Addr   // the router's address on the first LAN
 	hosts []string     // LAN nodes with an IPv6 address
 	addrs []netip.Addr // their addresses, in the same order
 }
@@ -48,7 +47,7 @@ func (g *gen) dualStack(seed int64) {
 	x.inet = hostAddr(wan, 1)
 	x.wan = hostAddr(wan, 2+g.r.IntN(200))
 	lan := netip.MustParsePrefix(fmt.Sprintf("2001:db8:%x::/64", 0x100+g.r.IntN(0xe00)))
-	x.lan, x.gw = lan, hostAddr(lan, 1)
+	x.gw = hostAddr(lan, 1)
 
 	inet := g.inet
 	addAddr(inet, "eth0", cidr(x.inet, wan))
@@ -56,11 +55,7 @@ func (g *gen) dualStack(seed int64) {
 	for _, i := range g.r.Perm(len(ownedPool6))[:1+g.r.IntN(2)] {
 		p := netip.MustParsePrefix(ownedPool6[i])
 		inet.owns = append(inet.owns, p.String())
-		a := p.Addr()
-		if p.Bits() < 127 {
-			a = a.Next()
-		}
-		x.owned = append(x.owned, a)
+		x.owned = append(x.owned, ownedAddr(p))
 	}
 
 	r := g.router
