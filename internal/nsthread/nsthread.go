@@ -8,6 +8,7 @@ package nsthread
 
 import (
 	"fmt"
+	"path/filepath"
 	"runtime"
 
 	"github.com/vishvananda/netns"
@@ -34,25 +35,17 @@ func InPath(path string, fn func() error) error {
 		return fmt.Errorf("open namespace %s: %w", path, err)
 	}
 	defer target.Close()
-	return in(target, path, fn)
+	return Throwaway(func() error {
+		if err := netns.Set(target); err != nil {
+			return fmt.Errorf("enter namespace %s: %w", path, err)
+		}
+		return fn()
+	})
 }
 
 // InNamed runs fn on a throwaway thread that joined the named namespace
 // (ip netns add NAME).
 func InNamed(name string, fn func() error) error {
-	target, err := netns.GetFromName(name)
-	if err != nil {
-		return fmt.Errorf("open namespace %s: %w", name, err)
-	}
-	defer target.Close()
-	return in(target, name, fn)
-}
-
-func in(target netns.NsHandle, what string, fn func() error) error {
-	return Throwaway(func() error {
-		if err := netns.Set(target); err != nil {
-			return fmt.Errorf("enter namespace %s: %w", what, err)
-		}
-		return fn()
-	})
+	// Where ip netns (and netns.GetFromName) keeps it.
+	return InPath(filepath.Join("/run/netns", name), fn)
 }
