@@ -514,13 +514,21 @@ links:
 
 func TestNeighborFailureAgainstKernel(t *testing.T) {
 	needLab(t)
-	l, e := upLab(t, loadYAML(t, neighTopo))
+	runNeighborCases(t, neighTopo, []kcase{
+		{"no neighbor answers", engine.Probe{From: "a", Proto: packet.ICMP, Dst: addr("198.51.100.7")}, trace.Rejected},
+	})
+}
+
+// runNeighborCases checks probes in a lab of topo whose answers may come
+// only once neighbour resolution gives up (about three seconds), so the
+// captures run a while longer.
+func runNeighborCases(t *testing.T, topo string, cases []kcase) {
+	t.Helper()
+	l, e := upLab(t, loadYAML(t, topo))
 	old := Settle
 	Settle = 4 * time.Second
 	defer func() { Settle = old }()
-	runCases(t, l, e, []kcase{
-		{"no neighbor answers", engine.Probe{From: "a", Proto: packet.ICMP, Dst: addr("198.51.100.7")}, trace.Rejected},
-	})
+	runCases(t, l, e, cases)
 }
 
 // The same over IPv6, where the source of a neighbor solicitation
@@ -554,11 +562,7 @@ links:
 
 func TestNDPSourceAgainstKernel(t *testing.T) {
 	needLab(t)
-	l, e := upLab(t, loadYAML(t, ndpSourceTopo))
-	old := Settle
-	Settle = 4 * time.Second
-	defer func() { Settle = old }()
-	runCases(t, l, e, []kcase{
+	runNeighborCases(t, ndpSourceTopo, []kcase{
 		{"solicited from the router's own address", engine.Probe{From: "r", Proto: packet.ICMP, Dst: addr("2001:db8:4::2")}, trace.Answered},
 		{"solicited from its link-local address", engine.Probe{From: "a", Proto: packet.ICMP, Dst: addr("2001:db8:4::2")}, trace.Rejected},
 	})
